@@ -1,0 +1,41 @@
+# Two entry points for a fresh machine: `make demo` (train -> export -> serve -> predict)
+# and `make test`. Both create .venv and install the pinned stack on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA ?= cifar10
+WEIGHTS ?= imagenet
+OUT ?= demo
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-all test-reliability lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	DATA='$(DATA)' WEIGHTS='$(WEIGHTS)' OUT='$(OUT)' PATH="$(abspath $(BIN)):$$PATH" bash scripts/demo.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -m "not slow and not reliability" $(PYTEST_ARGS)
+
+test-all: $(STAMP) lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-reliability: $(STAMP)
+	$(BIN)/python -m pytest -m reliability $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" bash bench/run_all.sh
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache .ruff_cache
