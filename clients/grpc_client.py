@@ -1,0 +1,122 @@
+"""gRPC client for TF Serving's ``PredictionService`` / ``ModelService``.
+
+Uses the ``tensorflow-serving-api`` protos, which import TensorFlow (about 5-6 s cold on
+this machine, see docs/clients.md); they are imported lazily when a ``GrpcClient`` is
+created, never by ``import clients``. Message sizes are raised to 256 MiB both ways
+(gRPC's default receive limit is 4 MiB).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from clients.base import PredictClient
+from clients.errors import ClientError, MalformedResponse, ServerUnavailable, from_grpc_code
+from clients.grpc_tensors import fill_tensor_proto, tensor_proto_to_numpy
+
+__all__ = ["GrpcClient", "MAX_MESSAGE_BYTES", "channel_options"]
+
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+
+
+def channel_options(max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
+    """Channel arguments: large messages both ways."""
+    return [("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes)]
+
+
+class GrpcClient(PredictClient):
+    """TF Serving gRPC client: ``GrpcClient("127.0.0.1:8500", "cifar")``."""
+
+    def __init__(self, target: str, model: str, *, version: int | None = None,
+                 label: str | None = None, timeout: float = 30.0, retries: int = 3,
+                 backoff: float = 0.1, max_message_bytes: int = MAX_MESSAGE_BYTES,
+                 labels: list[str] | None = None) -> None:
+        super().__init__(model, version=version, label=label, timeout=timeout,
+                         retries=retries, backoff=backoff, labels=labels)
+        import grpc
+        from tensorflow_serving.apis import (
+            get_model_metadata_pb2,
+            get_model_status_pb2,
+            model_service_pb2_grpc,
+            predict_pb2,
+            prediction_service_pb2_grpc,
+        )
+
+        self._grpc = grpc
+        self._pb = {"predict": predict_pb2, "metadata": get_model_metadata_pb2,
+                    "status": get_model_status_pb2}
+        self.target = target.removeprefix("grpc://")
+        self._channel = grpc.insecure_channel(self.target, options=channel_options(
+            max_message_bytes))
+        self._predict_stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._model_stub = model_service_pb2_grpc.ModelServiceStub(self._channel)
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+    def _spec(self, spec: Any, signature: str = "") -> None:
+        spec.name = self.model
+        if self.version is not None:
+            spec.version.value = int(self.version)
+        elif self.label is not None:
+            spec.version_label = self.label
+        if signature:
+            spec.signature_name = signature
+
+    def _call(self, method: Any, request: Any) -> Any:
+        try:
+            return method(request, timeout=self.timeout)
+        except self._grpc.RpcError as exc:
+            code = exc.code().name if exc.code() is not None else "UNKNOWN"
+            details = exc.details() or ""
+            if code == "UNAVAILABLE":
+                raise ServerUnavailable(f"{self.target}: {details}", code=code) from exc
+            raise from_grpc_code(code, details) from exc
+
+    def _predict_call(self, signature: str, inputs: dict[str, np.ndarray],
+                      output_filter: list[str] | None) -> dict[str, np.ndarray]:
+        request = self._pb["predict"].PredictRequest()
+        self._spec(request.model_spec, signature)
+        for alias, arr in inputs.items():
+            fill_tensor_proto(request.inputs[alias], arr)
+        if output_filter:
+            request.output_filter.extend(output_filter)
+        response = self._call(self._predict_stub.Predict, request)
+        try:
+            return {k: tensor_proto_to_numpy(v) for k, v in response.outputs.items()}
+        except ClientError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise MalformedResponse(f"predict answer not understood: {exc}") from exc
+
+    def _metadata_call(self) -> dict[str, Any]:
+        from google.protobuf.json_format import MessageToDict
+
+        pb = self._pb["metadata"]
+        request = pb.GetModelMetadataRequest(metadata_field=["signature_def"])
+        self._spec(request.model_spec)
+        response = self._call(self._predict_stub.GetModelMetadata, request)
+        if "signature_def" not in response.metadata:
+            raise MalformedResponse("metadata answer has no 'signature_def' entry")
+        sig_map = pb.SignatureDefMap()
+        if not response.metadata["signature_def"].Unpack(sig_map):
+            raise MalformedResponse("metadata 'signature_def' is not a SignatureDefMap")
+        version = response.model_spec.version.value if response.model_spec.HasField(
+            "version") else None
+        return {"model_spec": {"name": response.model_spec.name,
+                               "version": "" if version is None else str(version)},
+                "metadata": {"signature_def": MessageToDict(
+                    sig_map, preserving_proto_field_name=True)}}
+
+    def _status_call(self) -> dict[str, Any]:
+        from google.protobuf.json_format import MessageToDict
+
+        request = self._pb["status"].GetModelStatusRequest()
+        self._spec(request.model_spec)
+        response = self._call(self._model_stub.GetModelStatus, request)
+        return MessageToDict(response, preserving_proto_field_name=True,
+                             always_print_fields_with_no_presence=True)
