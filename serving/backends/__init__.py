@@ -1,0 +1,32 @@
+"""Model-format backends, keyed by TF Serving's ``model_platform`` name.
+
+Importing this package is cheap: TensorFlow, onnxruntime and LiteRT are imported only when a
+backend loads a model.
+"""
+
+from __future__ import annotations
+
+from serving.backends.base import Backend
+from serving.backends.onnx_backend import OnnxBackend
+from serving.backends.savedmodel import SavedModelBackend
+from serving.backends.tflite_backend import TFLiteBackend
+from serving.errors import InvalidArgument
+
+__all__ = ["BACKENDS", "Backend", "create_backend"]
+
+BACKENDS: dict[str, type[Backend]] = {
+    "tensorflow": SavedModelBackend,
+    "onnx": OnnxBackend,
+    "tflite": TFLiteBackend,
+}
+
+
+def create_backend(platform: str) -> Backend:
+    """A fresh, unloaded backend for ``platform``; unknown platforms raise ``InvalidArgument``."""
+    try:
+        cls = BACKENDS[platform]
+    except KeyError:
+        raise InvalidArgument(
+            f"unknown model_platform {platform!r}; accepted: {', '.join(BACKENDS)}"
+        ) from None
+    return cls()

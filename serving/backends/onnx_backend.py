@@ -1,0 +1,86 @@
+"""ONNX backend (``model_platform: "onnx"``): ``model.onnx`` through onnxruntime.
+
+One session per version, shared by all worker threads (``InferenceSession.run`` is
+thread-safe), with intra-op threads = CPU cores.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from serving.backends.model_file import ModelFileBackend
+from serving.backends.signature_io import DT, TensorSpec
+from serving.errors import InvalidArgument
+
+__all__ = ["OnnxBackend"]
+
+_ORT_TYPES = {
+    "tensor(float)": DT.FLOAT,
+    "tensor(double)": DT.DOUBLE,
+    "tensor(int32)": DT.INT32,
+    "tensor(uint8)": DT.UINT8,
+    "tensor(int16)": DT.INT16,
+    "tensor(int8)": DT.INT8,
+    "tensor(string)": DT.STRING,
+    "tensor(int64)": DT.INT64,
+    "tensor(bool)": DT.BOOL,
+    "tensor(uint16)": DT.UINT16,
+    "tensor(float16)": DT.HALF,
+    "tensor(uint32)": DT.UINT32,
+    "tensor(uint64)": DT.UINT64,
+}
+
+
+def _spec(arg: Any) -> TensorSpec:
+    shape = (
+        None
+        if arg.shape is None
+        else tuple(d if isinstance(d, int) and d >= 0 else -1 for d in arg.shape)
+    )
+    return TensorSpec(arg.name, _ORT_TYPES.get(arg.type, DT.INVALID), shape)
+
+
+class OnnxBackend(ModelFileBackend):
+    """Serves ``model.onnx`` (the contract's ONNX file) with onnxruntime on CPU."""
+
+    platform = "onnx"
+    file_format = "onnx"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._session: Any = None
+
+    def _open(self, path: Path) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def _model_io(self) -> tuple[dict[str, TensorSpec], dict[str, TensorSpec]]:
+        inputs = {arg.name: _spec(arg) for arg in self._session.get_inputs()}
+        outputs = {arg.name: _spec(arg) for arg in self._session.get_outputs()}
+        return inputs, outputs
+
+    def _run(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str]) -> list[np.ndarray]:
+        session = self._session
+        if session is None:
+            raise InvalidArgument("model version is unloaded")
+        try:
+            return list(session.run(list(outputs), dict(feeds)))
+        except Exception as exc:  # onnxruntime raises its own pybind error types
+            message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InvalidArgument(message) from None
+
+    def unload(self) -> None:
+        """Drop the session (freed once in-flight calls finish)."""
+        super().unload()
+        self._session = None

@@ -1,0 +1,152 @@
+"""SavedModel backend (``model_platform: "tensorflow"``).
+
+Metadata is the MetaGraphDef's ``signature_def`` map read straight from ``saved_model.pb``
+(``__saved_model_init_op`` included), so it is byte-for-byte what TF Serving reports.
+Predict calls each signature's concrete function through its flat (already traced) graph
+function: no retracing, no per-call structured-argument matching. Because that path skips
+TensorFlow's static shape check, shapes are validated here against the signature first
+(TF Serving does not check shapes; a mismatch is an ``InvalidArgument`` with a clear message).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from serving.backends.base import Backend
+from serving.backends.signature_io import (
+    SignatureSpec,
+    check_request,
+    select_outputs,
+    spec_from_signature_def,
+)
+from serving.errors import Code, FailedPrecondition, InvalidArgument, ServingError
+
+__all__ = ["SavedModelBackend", "read_signature_defs"]
+
+log = logging.getLogger(__name__)
+INIT_OP_SIGNATURE = "__saved_model_init_op"
+
+
+def read_signature_defs(version_dir: Path, tags: Sequence[str] = ("serve",)) -> Any:
+    """The ``SignatureDefMap`` of the MetaGraphDef tagged ``tags`` in a SavedModel dir."""
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    pb, pbtxt = version_dir / "saved_model.pb", version_dir / "saved_model.pbtxt"
+    if pb.is_file():
+        saved_model.ParseFromString(pb.read_bytes())
+    elif pbtxt.is_file():
+        text_format.Parse(pbtxt.read_text(encoding="utf-8"), saved_model)
+    else:
+        raise FailedPrecondition(
+            f"No SavedModel found in {version_dir.name}: expected saved_model.pb or "
+            "saved_model.pbtxt"
+        )
+    for meta_graph in saved_model.meta_graphs:
+        if set(tags) <= set(meta_graph.meta_info_def.tags):
+            result = get_model_metadata_pb2.SignatureDefMap()
+            for key, value in meta_graph.signature_def.items():
+                result.signature_def[key].CopyFrom(value)
+            return result
+    raise FailedPrecondition(
+        f"Could not find meta graph def matching supplied tags: {{ {' '.join(tags)} }}"
+    )
+
+
+class _Signature:
+    """One callable signature: flat input/output alias order and the graph function."""
+
+    def __init__(self, concrete: Any) -> None:
+        import tensorflow as tf
+
+        _, kwargs = concrete.structured_input_signature
+        self.input_aliases = list(tf.nest.flatten({k: k for k in kwargs}))
+        self.output_aliases = list(tf.nest.flatten({k: k for k in concrete.structured_outputs}))
+        self.concrete = concrete
+        self.captures = list(concrete.captured_inputs)
+        self.flat = getattr(concrete, "inference_fn", None)
+
+    def __call__(self, tensors: list[Any]) -> list[Any]:
+        if self.flat is not None:
+            return list(self.flat.call_flat(*tensors, *self.captures))
+        outputs = self.concrete(**dict(zip(self.input_aliases, tensors, strict=True)))
+        return [outputs[alias] for alias in self.output_aliases]
+
+
+class SavedModelBackend(Backend):
+    """A TF SavedModel version, served through ``tf.saved_model.load``."""
+
+    platform = "tensorflow"
+
+    def __init__(self, tags: Sequence[str] = ("serve",)) -> None:
+        self._tags = tuple(tags)
+        self._signature_defs: Any = None
+        self._specs: dict[str, SignatureSpec] = {}
+        self._signatures: dict[str, _Signature] = {}
+        self._loaded: Any = None
+
+    def load(self, version_dir: Path) -> None:
+        """Read the signature map, load the SavedModel and bind every signature function."""
+        import tensorflow as tf
+
+        version_dir = Path(version_dir)
+        self._signature_defs = read_signature_defs(version_dir, self._tags)
+        try:
+            loaded = tf.saved_model.load(str(version_dir), tags=list(self._tags))
+        except Exception as exc:  # TF raises many types for corrupt/partial models
+            raise FailedPrecondition(
+                f"Failed to load SavedModel from {version_dir.name}: {_first_line(exc)}"
+            ) from exc
+        for name, concrete in loaded.signatures.items():
+            if name in self._signature_defs.signature_def:
+                self._specs[name] = spec_from_signature_def(
+                    self._signature_defs.signature_def[name]
+                )
+                self._signatures[name] = _Signature(concrete)
+        self._loaded = loaded
+
+    def signature_defs(self) -> Any:
+        """The MetaGraphDef's signature map, unchanged."""
+        return self._signature_defs
+
+    def predict(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        output_filter: Sequence[str] = (),
+    ) -> dict[str, np.ndarray]:
+        """Run one signature; errors carry TF Serving's codes and messages."""
+        import tensorflow as tf
+
+        signatures = self._signatures
+        if self._loaded is None:
+            raise FailedPrecondition("model version is unloaded")
+        spec = check_request(self._specs, signature_name, inputs)
+        wanted = select_outputs(spec, output_filter)
+        signature = signatures[signature_name or "serving_default"]
+        try:
+            tensors = [tf.constant(inputs[alias]) for alias in signature.input_aliases]
+            outputs = signature(tensors)
+        except tf.errors.OpError as exc:
+            raise ServingError(_first_line(exc), Code(exc.error_code)) from None
+        except (ValueError, TypeError) as exc:
+            raise InvalidArgument(_first_line(exc)) from None
+        by_alias = dict(zip(signature.output_aliases, outputs, strict=True))
+        return {alias: by_alias[alias].numpy() for alias in wanted}
+
+    def unload(self) -> None:
+        """Drop the loaded model (memory is freed once in-flight calls release it)."""
+        self._signatures = {}
+        self._loaded = None
+
+
+def _first_line(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return message.strip().splitlines()[0]

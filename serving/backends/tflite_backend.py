@@ -1,0 +1,108 @@
+"""TFLite backend (``model_platform: "tflite"``): ``model.tflite`` through LiteRT.
+
+An interpreter is not thread-safe, so each worker thread gets its own (``threading.local``),
+built from the model bytes read once at load. The batch dimension is resized per call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from serving.backends.model_file import ModelFileBackend
+from serving.backends.signature_io import TensorSpec, numpy_to_dt
+from serving.errors import FailedPrecondition, InvalidArgument
+
+__all__ = ["TFLiteBackend"]
+
+
+def _spec(detail: dict) -> TensorSpec:
+    shape = detail.get("shape_signature")
+    if shape is None or len(shape) == 0 and len(detail["shape"]):
+        shape = detail["shape"]
+    return TensorSpec(detail["name"], numpy_to_dt(detail["dtype"]), tuple(int(d) for d in shape))
+
+
+class _Worker:
+    """One thread's interpreter plus the input shapes it is currently allocated for."""
+
+    def __init__(self, content: bytes) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_content=content, num_threads=1)
+        self.interpreter.allocate_tensors()
+        self.shapes: dict[int, tuple[int, ...]] = {}
+
+
+class TFLiteBackend(ModelFileBackend):
+    """Serves ``model.tflite`` (the contract's TFLite file) with one interpreter per thread."""
+
+    platform = "tflite"
+    file_format = "tflite"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._content: bytes | None = None
+        self._local = threading.local()
+        self._inputs: dict[str, tuple[int, TensorSpec]] = {}
+        self._outputs: dict[str, tuple[int, TensorSpec]] = {}
+
+    def _open(self, path: Path) -> None:
+        content = path.read_bytes()
+        probe = _Worker(content).interpreter
+        runners = probe.get_signature_list()
+        if runners:  # signature keys are the model's own aliases (e.g. image -> probabilities)
+            key = "serving_default" if "serving_default" in runners else sorted(runners)[0]
+            runner = probe.get_signature_runner(key)
+            in_details = runner.get_input_details().items()
+            out_details = runner.get_output_details().items()
+        else:
+            in_details = ((d["name"], d) for d in probe.get_input_details())
+            out_details = ((d["name"], d) for d in probe.get_output_details())
+        self._inputs = {alias: (d["index"], _spec(d)) for alias, d in in_details}
+        self._outputs = {alias: (d["index"], _spec(d)) for alias, d in out_details}
+        self._content = content
+
+    def _model_io(self) -> tuple[dict[str, TensorSpec], dict[str, TensorSpec]]:
+        return (
+            {alias: spec for alias, (_, spec) in self._inputs.items()},
+            {alias: spec for alias, (_, spec) in self._outputs.items()},
+        )
+
+    def _worker(self) -> _Worker:
+        worker = getattr(self._local, "worker", None)
+        if worker is None:
+            if self._content is None:
+                raise FailedPrecondition("model version is unloaded")
+            worker = self._local.worker = _Worker(self._content)
+        return worker
+
+    def _run(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str]) -> list[np.ndarray]:
+        worker = self._worker()
+        interpreter = worker.interpreter
+        try:
+            resized = False
+            for alias, value in feeds.items():
+                index = self._inputs[alias][0]
+                if worker.shapes.get(index) != value.shape:
+                    interpreter.resize_tensor_input(index, list(value.shape), strict=True)
+                    worker.shapes[index] = value.shape
+                    resized = True
+            if resized:
+                interpreter.allocate_tensors()
+            for alias, value in feeds.items():
+                interpreter.set_tensor(self._inputs[alias][0], np.ascontiguousarray(value))
+            interpreter.invoke()
+            return [interpreter.get_tensor(self._outputs[alias][0]) for alias in outputs]
+        except (ValueError, RuntimeError) as exc:
+            worker.shapes.clear()  # force a fresh resize on the next call
+            message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InvalidArgument(message) from None
+
+    def unload(self) -> None:
+        """Drop the model bytes; per-thread interpreters die with this backend."""
+        super().unload()
+        self._content = None

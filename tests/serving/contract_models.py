@@ -1,0 +1,175 @@
+"""A tiny "exported" contract model in all three formats, for backend and lifecycle tests.
+
+``write_contract_version`` writes a version directory shaped like the exporter's
+(docs/contracts.md section 2): a SavedModel with the four contract signatures, ``model.onnx``
+(tf2onnx), ``model.tflite`` (TFLiteConverter), ``labels.txt`` and ``export_report.json`` with
+the ``contract`` block. All three formats come from the same TF function (a 3x3 conv, global
+average pooling and a softmax over ``num_classes``), so their answers must agree.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SIZE = 16
+NUM_CLASSES = 5
+TOP_K = 3
+LABELS = ["cat", "dog", "emu", "fox", "gnu"]
+
+
+def _weights(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    conv = rng.normal(0, 0.5, (3, 3, 3, 8)).astype(np.float32)
+    conv_b = rng.normal(0, 0.1, (8,)).astype(np.float32)
+    dense = rng.normal(0, 1.0, (8, NUM_CLASSES)).astype(np.float32)
+    dense_b = rng.normal(0, 0.1, (NUM_CLASSES,)).astype(np.float32)
+    return conv, conv_b, dense, dense_b
+
+
+def make_probability_model(seed: int = 0):
+    """A ``tf.Module`` whose ``probabilities`` maps image float32 ``[-1,S,S,3]`` (0..255) to
+    ``{"probabilities": [-1,C]}`` with variables (so the SavedModel looks like a Keras one)."""
+    import tensorflow as tf
+
+    class Probabilities(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weights = [tf.Variable(w) for w in _weights(seed)]
+
+        @tf.function(
+            input_signature=[tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, "image")]
+        )
+        def probabilities(self, image):
+            conv, conv_b, dense, dense_b = self.weights
+            x = image / 127.5 - 1.0
+            x = tf.nn.relu(tf.nn.conv2d(x, conv, strides=2, padding="SAME") + conv_b)
+            x = tf.reduce_mean(x, axis=[1, 2])
+            return {"probabilities": tf.nn.softmax(tf.matmul(x, dense) + dense_b)}
+
+    return Probabilities()
+
+
+def _contract_module(seed: int):
+    import tensorflow as tf
+
+    model = make_probability_model(seed)
+    labels = tf.constant(LABELS)
+
+    def heads(images):
+        probs = model.probabilities(images)["probabilities"]
+        top = tf.math.top_k(probs, k=TOP_K)
+        return {
+            "probabilities": probs,
+            "top_k_scores": top.values,
+            "top_k_ids": tf.cast(top.indices, tf.int64),
+            "top_k_classes": tf.gather(labels, top.indices),
+        }
+
+    def decode(encoded):
+        def one(data):
+            image = tf.io.decode_image(data, channels=3, expand_animations=False)
+            return tf.image.resize(tf.cast(image, tf.float32), (IMAGE_SIZE, IMAGE_SIZE))
+
+        spec = tf.TensorSpec([IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32)
+        return tf.map_fn(one, encoded, fn_output_signature=spec)
+
+    class Contract(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        @tf.function(
+            input_signature=[tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, "image")]
+        )
+        def serving_default(self, image):
+            return heads(image)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, "image")])
+        def serve_raw(self, image):
+            return heads(tf.image.resize(tf.cast(image, tf.float32), (IMAGE_SIZE, IMAGE_SIZE)))
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, "image_bytes")])
+        def serve_bytes(self, image_bytes):
+            return heads(decode(image_bytes))
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, "inputs")])
+        def classify(self, inputs):
+            spec = {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
+            encoded = tf.io.parse_example(inputs, spec)["image/encoded"]
+            out = heads(decode(encoded))
+            return {"classes": out["top_k_classes"], "scores": out["top_k_scores"]}
+
+    return Contract(), model
+
+
+def _write_onnx(model, target: Path) -> None:
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = [tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32, "image")]
+    proto, _ = tf2onnx.convert.from_function(model.probabilities, input_signature=spec, opset=17)
+    old = proto.graph.output[0].name
+    for node in proto.graph.node:  # rename the graph output to the contract's name
+        node.output[:] = ["probabilities" if o == old else o for o in node.output]
+    proto.graph.output[0].name = "probabilities"
+    onnx.save(proto, str(target))
+
+
+def _write_tflite(model, target: Path) -> None:
+    import tensorflow as tf
+
+    concrete = model.probabilities.get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    target.write_bytes(converter.convert())
+
+
+def write_contract_version(base_path: Path, version: int, seed: int = 0) -> Path:
+    """Write ``base_path/version`` with SavedModel, ONNX, TFLite, labels and the report."""
+    import tensorflow as tf
+
+    module, model = _contract_module(seed)
+    target = Path(base_path) / str(version)
+    signatures = {
+        name: getattr(module, name)
+        for name in ("serving_default", "serve_raw", "serve_bytes", "classify")
+    }
+    tf.saved_model.save(module, str(target), signatures=signatures)
+    _write_onnx(model, target / "model.onnx")
+    _write_tflite(model, target / "model.tflite")
+    (target / "labels.txt").write_text("\n".join(LABELS) + "\n", encoding="utf-8")
+    contract = {
+        "image_size": IMAGE_SIZE,
+        "num_classes": NUM_CLASSES,
+        "top_k": TOP_K,
+        "input_name": "image",
+        "labels_file": "labels.txt",
+        "onnx": {"file": "model.onnx", "outputs": ["probabilities"]},
+        "tflite": {"file": "model.tflite", "outputs": ["probabilities"]},
+    }
+    report = {"contract": contract}
+    (target / "export_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return target
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """Encode an ``(H, W, 3)`` or ``(H, W)`` uint8 array as PNG."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def example_bytes(encoded: bytes) -> bytes:
+    """A serialized tf.Example with feature ``image/encoded``."""
+    from tensorflow.core.example import example_pb2
+
+    example = example_pb2.Example()
+    example.features.feature["image/encoded"].bytes_list.value.append(encoded)
+    return example.SerializeToString()
