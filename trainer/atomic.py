@@ -1,0 +1,66 @@
+"""Atomic file writes: every file is written under a temporary name next to its target and
+renamed into place, so a reader (or an interrupted run) never sees a half-written file."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_bytes", "write_text", "write_json", "write_with", "save_keras", "savez"]
+
+
+def _temp_path(target: Path, suffix: str = "") -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}",
+                                dir=target.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def write_with(target: str | os.PathLike[str], writer: Callable[[Path], None],
+               suffix: str = "") -> Path:
+    """Call ``writer(tmp_path)`` on a temporary path beside ``target``, then rename it to
+    ``target``. ``suffix`` ends the temporary name (some writers insist on an extension)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_path(target, suffix)
+    try:
+        writer(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``target`` atomically."""
+    return write_with(target, lambda p: p.write_bytes(data))
+
+
+def write_text(target: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``target`` atomically."""
+    return write_bytes(target, text.encode("utf-8"))
+
+
+def write_json(target: str | os.PathLike[str], obj: Any) -> Path:
+    """Write ``obj`` as indented JSON to ``target`` atomically."""
+    return write_text(target, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def save_keras(model: Any, target: str | os.PathLike[str]) -> Path:
+    """Save a Keras model (``.keras`` format, optimizer included) atomically."""
+    return write_with(target, lambda p: model.save(p), suffix=".keras")
+
+
+def savez(target: str | os.PathLike[str], **arrays: Any) -> Path:
+    """Write a compressed ``.npz`` atomically."""
+    buf = io.BytesIO()
+    import numpy as np
+
+    np.savez_compressed(buf, **arrays)
+    return write_bytes(target, buf.getvalue())

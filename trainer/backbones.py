@@ -1,0 +1,146 @@
+"""The backbone registry: one spec per name and one factory, ``create_backbone``.
+
+A backbone is a Keras functional model named ``backbone`` that maps preprocessed
+``(S, S, 3)`` images to features (4-D maps, or a flat vector for ``small_cnn``, which
+carries the tutorial's own hidden layer). Weights: ``imagenet`` (Keras' downloader),
+``none`` (random init) or a path to a Keras ``.h5``/``.weights.h5`` file without top.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trainer import scratch_nets
+from trainer.errors import ModelError
+
+__all__ = ["BackboneSpec", "REGISTRY", "get_spec", "create_backbone", "count_backbone_params"]
+
+log = logging.getLogger(__name__)
+BACKBONE_NAME = "backbone"
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What the trainer needs to know about one backbone."""
+
+    name: str
+    builder: str  # a keras.applications constructor name, or a scratch_nets function name
+    default_size: int
+    min_size: int
+    preprocessing: str  # a trainer.preprocessing mode
+    imagenet: bool = True  # ImageNet weights exist (for some alpha)
+    alphas: tuple[float, ...] = ()  # alphas with ImageNet weights; empty = no --alpha
+    flat_features: bool = False  # backbone already ends in a vector (no pooling)
+
+    @property
+    def from_keras_applications(self) -> bool:
+        """Built by keras.applications (else by trainer.scratch_nets)."""
+        return not hasattr(scratch_nets, self.builder)
+
+    def has_imagenet(self, alpha: float) -> bool:
+        """ImageNet weights exist for this alpha."""
+        return self.imagenet and (not self.alphas or alpha in self.alphas)
+
+
+REGISTRY: dict[str, BackboneSpec] = {
+    s.name: s
+    for s in [
+        BackboneSpec("small_cnn", "small_cnn", 32, 8, "unit", imagenet=False, flat_features=True),
+        BackboneSpec("mini_vgg", "mini_vgg", 32, 8, "unit", imagenet=False),
+        BackboneSpec("vgg16", "VGG16", 224, 32, "caffe"),
+        BackboneSpec("mobilenet", "MobileNet", 224, 32, "tf", alphas=(0.25, 0.5, 0.75, 1.0)),
+        BackboneSpec("mobilenet_v2", "MobileNetV2", 224, 32, "tf",
+                     alphas=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4)),
+        BackboneSpec("mobilenet_v3_small", "MobileNetV3Small", 224, 32, "none",
+                     alphas=(0.75, 1.0)),
+        BackboneSpec("mobilenet_v3_large", "MobileNetV3Large", 224, 32, "none",
+                     alphas=(0.75, 1.0)),
+        BackboneSpec("resnet50", "ResNet50", 224, 32, "caffe"),
+        BackboneSpec("efficientnet_b0", "EfficientNetB0", 224, 32, "none"),
+    ]
+}
+
+
+def get_spec(name: str) -> BackboneSpec:
+    """The spec for ``name``; an unknown name is a ModelError listing the valid ones."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ModelError(f"unknown backbone {name!r}; valid: {', '.join(REGISTRY)}") from None
+
+
+def check_request(spec: BackboneSpec, image_size: int, weights: str, alpha: float) -> None:
+    """Reject sizes, alphas and weights the backbone cannot take, with one-line messages."""
+    if image_size < spec.min_size:
+        raise ModelError(f"--image-size {image_size} is too small for {spec.name}: "
+                         f"minimum {spec.min_size} (default {spec.default_size})")
+    if alpha != 1.0 and not spec.alphas:
+        raise ModelError(f"--alpha applies to mobilenet backbones only, not {spec.name}")
+    if alpha <= 0:
+        raise ModelError(f"--alpha must be > 0, got {alpha}")
+    if weights == "imagenet" and not spec.has_imagenet(alpha):
+        if not spec.imagenet:
+            raise ModelError(f"{spec.name} has no ImageNet weights; use --weights none or PATH")
+        raise ModelError(f"no ImageNet weights for {spec.name} alpha {alpha}; ImageNet alphas: "
+                         f"{', '.join(str(a) for a in spec.alphas)} (or --weights none|PATH)")
+    if weights not in ("imagenet", "none") and not Path(weights).is_file():
+        raise ModelError(f"weights file not found: {weights} (accepted: imagenet, none or "
+                         "a Keras .h5/.weights.h5 file)")
+
+
+def _build(spec: BackboneSpec, image_size: int, weights: str | None, alpha: float) -> Any:
+    import keras
+
+    shape = (image_size, image_size, 3)
+    if not spec.from_keras_applications:
+        model = getattr(scratch_nets, spec.builder)(shape, name=BACKBONE_NAME)
+        if weights is not None and weights != "imagenet":
+            model.load_weights(weights)
+        return model
+    kwargs: dict[str, Any] = {"input_shape": shape, "include_top": False, "weights": weights,
+                              "name": BACKBONE_NAME}
+    if spec.alphas:
+        kwargs["alpha"] = alpha
+    if spec.builder.startswith("MobileNetV3"):
+        kwargs["include_preprocessing"] = True
+    return getattr(keras.applications, spec.builder)(**kwargs)
+
+
+def create_backbone(name: str, image_size: int, weights: str = "none",
+                    alpha: float = 1.0) -> Any:
+    """Build backbone ``name`` for ``image_size`` px input with ``weights``
+    (``imagenet`` | ``none`` | path). Every failure is a one-line ModelError."""
+    spec = get_spec(name)
+    check_request(spec, image_size, weights, alpha)
+    keras_weights = None if weights == "none" else weights
+    if keras_weights not in (None, "imagenet"):
+        log.info("loading %s weights from %s", name, keras_weights)
+    try:
+        return _build(spec, image_size, keras_weights, alpha)
+    except ModelError:
+        raise
+    except Exception as exc:  # Keras raises ValueError/OSError/URL errors with long texts
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        if weights == "imagenet":
+            raise ModelError(f"could not get ImageNet weights for {name} ({first}); offline, "
+                             "pass a local file with --weights PATH") from exc
+        if keras_weights is not None:
+            what = f"{name}" + (f" alpha {alpha}" if spec.alphas else "")
+            raise ModelError(f"weights file {weights} does not fit {what} without top: "
+                             f"{first}") from exc
+        raise ModelError(f"cannot build {name} at {image_size} px: {first}") from exc
+
+
+def count_backbone_params(name: str, alpha: float = 1.0) -> int:
+    """Parameter count of backbone ``name`` (random init, default input size)."""
+    import keras
+
+    spec = get_spec(name)
+    model = create_backbone(name, spec.default_size, "none", alpha)
+    count = int(model.count_params())
+    del model
+    keras.backend.clear_session()
+    return count

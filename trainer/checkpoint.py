@@ -1,0 +1,59 @@
+"""Resume state in ``checkpoints/``: a full ``.keras`` model (weights + optimizer state) per
+completed epoch and ``state.json``, the commit point that names it.
+
+Write order: the model file (atomically, under a new name), then ``state.json`` (atomically),
+then older model files are deleted. An interruption at any point leaves a ``state.json``
+naming a complete model file. Dropout's random-generator state is not saved by Keras, so it
+is kept in ``state.json`` and restored, making a resumed run repeat an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from trainer.atomic import save_keras, write_json
+from trainer.errors import TrainerError
+
+__all__ = ["save_checkpoint", "load_checkpoint", "STATE_FILE"]
+
+STATE_FILE = "state.json"
+
+
+def _seed_variables(model: Any) -> list[Any]:
+    return [v for v in model.non_trainable_variables if "seed_generator_state" in v.path]
+
+
+def save_checkpoint(model: Any, directory: Path, state: dict[str, Any]) -> Path:
+    """Save ``model`` and ``state`` (must hold ``epochs_done``) as the latest checkpoint."""
+    name = f"epoch-{int(state['epochs_done']):04d}.keras"
+    directory.mkdir(parents=True, exist_ok=True)
+    save_keras(model, directory / name)
+    seeds = [[int(s) for s in v.numpy().tolist()] for v in _seed_variables(model)]
+    write_json(directory / STATE_FILE, {**state, "model_file": name, "seed_states": seeds})
+    for old in directory.glob("epoch-*.keras"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+    return directory / name
+
+
+def load_checkpoint(directory: Path) -> tuple[Any, dict[str, Any]]:
+    """The latest checkpointed model (compiled, with optimizer state) and its state."""
+    import keras
+    import numpy as np
+
+    try:
+        state = json.loads((directory / STATE_FILE).read_text())
+        model_path = directory / state["model_file"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise TrainerError(f"--resume: no usable checkpoint in {directory} ({exc})") from None
+    if not model_path.is_file():
+        raise TrainerError(f"--resume: checkpoint file {model_path} is missing")
+    model = keras.saving.load_model(model_path, safe_mode=True)
+    seeds = state.get("seed_states", [])
+    variables = _seed_variables(model)
+    if len(seeds) == len(variables):
+        for var, value in zip(variables, seeds, strict=True):
+            var.assign(np.asarray(value, dtype=var.dtype))
+    return model, state

@@ -1,0 +1,147 @@
+"""Typed, validated settings of ``trainer fit``; saved resolved as ``config.yaml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from trainer.errors import TrainerError
+
+__all__ = ["FitConfig", "make_config", "load_config", "dump_config"]
+
+AUGMENTATIONS = ("flip", "crop")
+
+
+class FitConfig(BaseModel):
+    """Every ``trainer fit`` flag. ``image_size`` None = the backbone's default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: str
+    out: str
+    val_data: str | None = None
+    val_split: float = 0.1
+    label_mode: Literal["fine", "coarse"] = "fine"
+    classes: list[str] | None = None
+    train_size: int | None = None
+    augment: list[str] = []
+    seed: int = 0
+
+    backbone: str = "mobilenet"
+    weights: str = "imagenet"
+    alpha: float = 1.0
+    image_size: int | None = None
+    pooling: Literal["avg", "flatten"] = "avg"
+    dense: int = 0
+    dropout: float = 0.0
+    freeze: str = "none"
+    batchnorm: Literal["auto", "train", "frozen"] = "auto"
+
+    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    schedule: Literal["constant", "cosine"] = "constant"
+    epochs: int = 10
+    batch_size: int = 32
+    early_stopping: int = 0
+
+    mixed_precision: Literal["auto", "on", "off"] = "auto"
+    xla: bool = False
+    overwrite: bool = False
+    tensorboard: bool = False
+
+    @field_validator("augment")
+    @classmethod
+    def _augment(cls, v: list[str]) -> list[str]:
+        bad = [a for a in v if a not in AUGMENTATIONS]
+        if bad:
+            raise ValueError(f"unknown augmentation {bad[0]!r}; accepted: flip, crop")
+        return v
+
+    @field_validator("val_split")
+    @classmethod
+    def _val_split(cls, v: float) -> float:
+        if not 0.0 <= v < 1.0:
+            raise ValueError(f"must be in [0, 1), got {v}")
+        return v
+
+    @field_validator("dropout", "label_smoothing")
+    @classmethod
+    def _fraction(cls, v: float) -> float:
+        if not 0.0 <= v < 1.0:
+            raise ValueError(f"must be in [0, 1), got {v}")
+        return v
+
+    @field_validator("epochs", "batch_size")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be >= 1, got {v}")
+        return v
+
+    @field_validator("dense", "early_stopping", "seed")
+    @classmethod
+    def _non_negative(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"must be >= 0, got {v}")
+        return v
+
+    @field_validator("lr")
+    @classmethod
+    def _lr(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError(f"must be > 0, got {v}")
+        return v
+
+    @field_validator("train_size", "image_size")
+    @classmethod
+    def _optional_positive(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError(f"must be >= 1, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _needs_validation(self) -> FitConfig:
+        if self.val_data is None and self.val_split == 0.0:
+            raise ValueError("validation data needed: --val-split F (0 < F < 1) or --val-data")
+        return self
+
+
+def _one_line(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    flag = f"--{loc.replace('_', '-')}: " if loc else ""
+    return f"{flag}{msg}"
+
+
+def make_config(**values: Any) -> FitConfig:
+    """Validate ``values`` into a FitConfig; a bad value is a one-line TrainerError."""
+    try:
+        return FitConfig(**values)
+    except ValidationError as exc:
+        raise TrainerError(_one_line(exc)) from None
+
+
+def dump_config(config: FitConfig) -> str:
+    """YAML text of the resolved config."""
+    import yaml
+
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def load_config(path: str | Path) -> FitConfig:
+    """Read a ``config.yaml`` written by ``dump_config``."""
+    import yaml
+
+    try:
+        values = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise TrainerError(f"cannot read {path}: {exc.strerror}") from None
+    if not isinstance(values, dict):
+        raise TrainerError(f"{path} is not a trainer config")
+    return make_config(**values)

@@ -1,0 +1,141 @@
+"""``fit(config) -> FitResult``: train a classifier and write a complete run directory."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trainer.backbones import get_spec
+from trainer.config import FitConfig, dump_config, load_config
+from trainer.errors import TrainerError
+from trainer.inputs import FitData, prepare_data
+from trainer.run_dir import (
+    prepare_run_dir,
+    write_labels,
+    write_model_json,
+    write_samples,
+)
+
+__all__ = ["FitResult", "fit", "resume_config"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Where the run went and what it measured (the content of ``metrics.json``)."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+
+
+def resume_config(out: str | Path, epochs: int | None = None) -> FitConfig:
+    """The saved config of run ``out``, with ``epochs`` replaced when given."""
+    config = load_config(Path(out) / "config.yaml")
+    return config if epochs is None else config.model_copy(update={"epochs": epochs})
+
+
+def _seed_everything(seed: int) -> None:
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def _datasets(data: FitData, config: FitConfig, size: int, start_epoch: int) -> tuple[Any, Any]:
+    import tensorflow as tf
+
+    from trainer.data import make_dataset
+    from trainer.training import one_hot
+
+    classes = len(data.labels)
+    train = make_dataset(data.train, image_size=size, batch_size=config.batch_size,
+                         training=True, augment=config.augment, seed=config.seed, repeat=True,
+                         start_epoch=start_epoch)
+    val = make_dataset(data.val, image_size=size, batch_size=config.batch_size, training=False)
+    batches = math.ceil(len(data.val) / config.batch_size)
+    val = val.apply(tf.data.experimental.assert_cardinality(batches))
+    return one_hot(train, classes), one_hot(val, classes)
+
+
+def fit(config: FitConfig, *, resume: bool = False, verbose: int = 1,
+        epoch_hook: Callable[[int], None] | None = None) -> FitResult:
+    """Train per ``config`` into ``config.out``; with ``resume`` continue its last
+    checkpoint (same config; see :func:`resume_config`). ``verbose`` is Keras' (0 = quiet,
+    1 = progress bar); ``epoch_hook(epoch)`` runs after each epoch's checkpoint.
+    Returns the final metrics."""
+    from trainer import runtime
+    from trainer.callbacks import RunRecorder, RunState
+    from trainer.checkpoint import STATE_FILE, load_checkpoint
+    from trainer.report import finish_run
+
+    spec = get_spec(config.backbone)
+    size = config.image_size or spec.default_size
+    config = config.model_copy(update={"image_size": size})
+    gpus = runtime.visible_gpus()
+    precision = runtime.choose_precision(config.mixed_precision, gpus)
+    xla = runtime.choose_xla(config.xla, gpus)
+    _seed_everything(config.seed)
+    data = prepare_data(config)
+    paths = prepare_run_dir(config.out, overwrite=config.overwrite, resume=resume)
+    if resume and not (paths.checkpoints / STATE_FILE).is_file():
+        raise TrainerError(f"--resume: {paths.checkpoints} holds no checkpoint yet")
+    if not resume:
+        from trainer.atomic import write_text
+
+        write_text(paths.config, dump_config(config))
+        write_labels(paths, data.labels)
+        write_samples(paths, data.train, data.val, size, config.seed)
+    steps = math.ceil(len(data.train) / config.batch_size)
+    strategy = runtime.make_strategy(runtime.choose_strategy(gpus))
+    with strategy.scope():
+        if resume:
+            model, saved = load_checkpoint(paths.checkpoints)
+            state = RunState.from_dict(saved)
+        else:
+            model, state = _new_model(config, data, size, precision, steps, xla), RunState()
+    from trainer.preprocessing import describe
+
+    write_model_json(paths, config.backbone, size, describe(spec.preprocessing), data.labels)
+    train_ds, val_ds = _datasets(data, config, size, state.epochs_done)
+    if not resume:
+        state.loss_before, state.accuracy_before = (
+            float(v) for v in model.evaluate(val_ds, verbose=0))
+    callbacks: list[Any] = [RunRecorder(paths, state, config.early_stopping, epoch_hook)]
+    if config.tensorboard:
+        import keras
+
+        callbacks.append(keras.callbacks.TensorBoard(str(paths.tensorboard)))
+    start = time.perf_counter()
+    if state.epochs_done < config.epochs and not state.stopped_early:
+        model.fit(train_ds, epochs=config.epochs, initial_epoch=state.epochs_done,
+                  steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks, shuffle=False,
+                  verbose=verbose)
+    log.info("training took %.1f s", time.perf_counter() - start)
+    metrics = finish_run(model, paths, data, val_ds, state, precision=precision, xla=xla)
+    return FitResult(run_dir=paths.root, metrics=metrics)
+
+
+def _new_model(config: FitConfig, data: FitData, size: int, precision: str, steps: int,
+               xla: bool) -> Any:
+    from trainer.freeze import apply_freeze, resolve_batchnorm
+    from trainer.model import HeadConfig, build_classifier
+    from trainer.training import compile_model
+
+    model = build_classifier(
+        config.backbone, len(data.labels), size, weights=config.weights, alpha=config.alpha,
+        head=HeadConfig(config.pooling, config.dense, config.dropout), precision=precision)
+    report = apply_freeze(model, config.freeze, resolve_batchnorm(config.batchnorm,
+                                                                  config.weights))
+    log.info("%s: %d of %d backbone layers frozen, batchnorm %s; parameters: %d trainable of "
+             "%d", config.backbone, report.frozen_layers, report.backbone_layers,
+             report.batchnorm, report.trainable_params, report.total_params)
+    compile_model(model, config, steps, xla)
+    return model
+

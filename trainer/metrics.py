@@ -1,0 +1,34 @@
+"""Classification metrics on numpy arrays: top-k accuracy, confusion matrix, per-class
+accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["top_k_accuracy", "confusion_matrix", "per_class_accuracy"]
+
+
+def top_k_accuracy(probs: np.ndarray, y: np.ndarray, k: int) -> float:
+    """Fraction of rows whose true class is among the ``k`` highest scores
+    (``k`` is capped at the number of classes)."""
+    if len(y) == 0:
+        return float("nan")
+    k = min(k, probs.shape[1])
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return float(np.mean(np.any(top == np.asarray(y)[:, None], axis=1)))
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """``cm[i, j]`` = number of class-``i`` images predicted as ``j`` (int64)."""
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)), 1)
+    return cm
+
+
+def per_class_accuracy(cm: np.ndarray, labels: list[str]) -> dict[str, float | None]:
+    """Recall of each class from a confusion matrix (None for a class without images)."""
+    totals = cm.sum(axis=1)
+    return {
+        label: (float(cm[i, i] / totals[i]) if totals[i] else None)
+        for i, label in enumerate(labels)
+    }

@@ -1,0 +1,135 @@
+"""The run directory (docs/contracts.md §1): its layout and the small files in it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trainer.atomic import savez, write_json, write_text
+from trainer.data import ImageSet, read_images
+from trainer.errors import TrainerError
+
+__all__ = ["RunPaths", "prepare_run_dir", "write_model_json", "write_labels", "write_samples",
+           "write_history", "model_card"]
+
+MAX_SAMPLES = 512
+RUN_MARKERS = ("config.yaml", "model.json", "checkpoints")
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Paths of the files in one run directory."""
+
+    root: Path
+
+    def __getattr__(self, name: str) -> Path:
+        files = {"model": "model.keras", "best": "best.keras", "checkpoints": "checkpoints",
+                 "config": "config.yaml", "history": "history.csv", "metrics": "metrics.json",
+                 "labels": "labels.txt", "model_json": "model.json", "samples": "samples.npz",
+                 "loss_png": "loss.png", "accuracy_png": "accuracy.png",
+                 "confusion_png": "confusion_matrix.png", "tensorboard": "tensorboard"}
+        if name in files:
+            return self.root / files[name]
+        raise AttributeError(name)
+
+
+def prepare_run_dir(out: str | Path, *, overwrite: bool, resume: bool) -> RunPaths:
+    """Create ``out`` for a new run; an existing non-empty directory is refused unless
+    ``overwrite`` (then emptied, only if it looks like a run directory) or ``resume``."""
+    root = Path(out)
+    paths = RunPaths(root)
+    if resume:
+        if not (paths.config.is_file() and paths.checkpoints.is_dir()):
+            raise TrainerError(f"--resume: {root} is not a run directory with checkpoints/")
+        return paths
+    if root.exists() and not root.is_dir():
+        raise TrainerError(f"--out {root} exists and is not a directory")
+    if root.is_dir() and any(root.iterdir()):
+        if not overwrite:
+            raise TrainerError(f"--out {root} already exists; pass --overwrite to replace it "
+                               "or --resume to continue it")
+        if not any((root / m).exists() for m in RUN_MARKERS):
+            raise TrainerError(f"--overwrite refused: {root} is not empty and does not look "
+                               "like a run directory (no config.yaml/model.json)")
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    paths.checkpoints.mkdir(exist_ok=True)
+    return paths
+
+
+def model_card(backbone: str, image_size: int, preprocessing: str,
+               labels: Sequence[str]) -> dict[str, Any]:
+    """The ``model.json`` content (schema: docs/contracts.md)."""
+    return {
+        "format_version": 1,
+        "model_file": "model.keras",
+        "backbone": backbone,
+        "image_size": int(image_size),
+        "input_name": "image",
+        "input_dtype": "float32",
+        "input_range": [0, 255],
+        "color_order": "RGB",
+        "resize": {"method": "bilinear", "half_pixel_centers": True, "antialias": False},
+        "preprocessing": preprocessing,
+        "num_classes": len(labels),
+        "labels": list(labels),
+        "output": "probabilities",
+    }
+
+
+def write_model_json(paths: RunPaths, backbone: str, image_size: int, preprocessing: str,
+                     labels: Sequence[str]) -> None:
+    """Write ``model.json``."""
+    write_json(paths.model_json, model_card(backbone, image_size, preprocessing, labels))
+
+
+def write_labels(paths: RunPaths, labels: Sequence[str]) -> None:
+    """Write ``labels.txt`` (one class name a line, index order)."""
+    write_text(paths.labels, "".join(f"{name}\n" for name in labels))
+
+
+def _pick(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.permutation(n)[:MAX_SAMPLES])
+
+
+def write_samples(paths: RunPaths, train: ImageSet, val: ImageSet, image_size: int,
+                  seed: int) -> None:
+    """``samples.npz``: ≤512 validation images with labels and ≤512 training images for
+    calibration, raw when the source's images share one size, else contract-resized."""
+    val_index = _pick(len(val), seed)
+    calib_index = _pick(len(train), seed + 1)
+    x_val = read_images(val, val_index, image_size=image_size)
+    x_calib = read_images(train, calib_index, image_size=image_size)
+    if x_val.shape[1:] != x_calib.shape[1:]:  # file sets whose two picks differ in size
+        x_val, x_calib = _resized(x_val, image_size), _resized(x_calib, image_size)
+    savez(paths.samples, x_val=x_val.astype(np.uint8),
+          y_val=val.y[val_index].astype(np.int64), x_calib=x_calib.astype(np.uint8))
+
+
+def _resized(x: np.ndarray, size: int) -> np.ndarray:
+    if x.shape[1:3] == (size, size):
+        return x
+    import tensorflow as tf
+
+    out = tf.image.resize(x.astype(np.float32), (size, size), method="bilinear",
+                          antialias=False).numpy()
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def write_history(paths: RunPaths, rows: Sequence[dict[str, Any]]) -> None:
+    """``history.csv``: one row per epoch (1-based ``epoch``)."""
+    if not rows:
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(paths.history, buf.getvalue())
