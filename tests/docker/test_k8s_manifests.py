@@ -95,7 +95,7 @@ def test_service_ports_match_container_ports(objects: dict[str, dict[str, Any]])
     container = _container(objects)
     ports = {p["name"]: p for p in objects["Service"]["spec"]["ports"]}
     assert {name: p["port"] for name, p in ports.items()} == {"grpc": 8500, "http": 8501}
-    for name, port in ports.items():
+    for port in ports.values():
         assert _port_number(container, port["targetPort"]) == port["port"]
     flags = long_flags(container["args"])
     assert int(flags["port"] or 0) == 8500 and int(flags["rest_api_port"] or 0) == 8501
