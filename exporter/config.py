@@ -1,0 +1,92 @@
+"""Typed settings of an export: what to build, where, and how strict the parity check is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FAMILIES = ("savedmodel", "tflite", "onnx")
+QUANTIZATIONS = ("float16", "dynamic", "int8")
+DEFAULT_OPSET = 17
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Minimum top-1 agreement with the Keras model, per numeric precision."""
+
+    float32: float = 0.999
+    float16: float = 0.995
+    dynamic: float = 0.97
+    int8: float = 0.97
+
+    def for_precision(self, precision: str) -> float:
+        """The threshold for ``precision`` (``float32``, ``float16``, ``dynamic``, ``int8``)."""
+        return float(getattr(self, precision))
+
+
+@dataclass(frozen=True)
+class VerifySettings:
+    """How the parity and speed report is measured."""
+
+    limit: int = 256
+    latency_repeats: int = 5
+    latency_batches: tuple[int, ...] = (1, 32)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Everything ``exporter export`` needs; the CLI fills it from its options."""
+
+    run_dir: Path
+    model_base_path: Path
+    name: str
+    version: int | None = None
+    families: tuple[str, ...] = FAMILIES
+    quantize: tuple[str, ...] = QUANTIZATIONS
+    calibration_data: Path | None = None
+    calibration_limit: int = 256
+    top_k: int | None = None
+    force: bool = False
+    opset: int = DEFAULT_OPSET
+    warmup_requests: int = 8
+    verify: VerifySettings = field(default_factory=VerifySettings)
+
+
+def parse_list(text: str | None, accepted: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """Split a comma-separated option into accepted names (``none`` or empty means none).
+
+    Raises ``ValueError`` naming the unknown entries and the accepted ones.
+    """
+    if text is None:
+        return accepted
+    items = [item.strip().lower() for item in text.split(",") if item.strip()]
+    if items in ([], ["none"]):
+        return ()
+    unknown = [item for item in items if item not in accepted]
+    if unknown:
+        raise ValueError(
+            f"unknown {what} {', '.join(repr(u) for u in unknown)}; accepted: {', '.join(accepted)}"
+        )
+    return tuple(dict.fromkeys(items))
+
+
+def parse_thresholds(text: str | None) -> Thresholds:
+    """``"int8=0.95,float16=0.99"`` -> Thresholds with those overrides (fractions 0..1)."""
+    if not text:
+        return Thresholds()
+    values: dict[str, float] = {}
+    accepted = tuple(Thresholds.__dataclass_fields__)
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in accepted:
+            raise ValueError(f"bad threshold {item!r}; use NAME=FRACTION with NAME in {accepted}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"threshold {key} must be a number in 0..1, got {value!r}") from None
+        if not 0.0 <= number <= 1.0:
+            raise ValueError(f"threshold {key} must be a fraction in 0..1, got {number}")
+        values[key] = number
+    return Thresholds(**values)

@@ -1,0 +1,153 @@
+"""``exporter export``: run directory -> verified, atomically published version directory."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from exporter.config import ExportConfig
+from exporter.datasets import ImageSet, load_calibration_set, load_eval_set, to_model_input
+from exporter.errors import ConversionError, ExportError, ParityError, PublishError
+from exporter.formats import REGISTRY, ExportFormat, WriteContext, select_formats
+from exporter.parity import ParityReport
+from exporter.publish import (
+    check_target,
+    describe_os_error,
+    discard,
+    make_staging,
+    next_version,
+    publish,
+)
+from exporter.report import build_report, write_report
+from exporter.run_dir import RunInfo, load_keras_model, load_run_info
+from exporter.verify import evaluate_formats
+
+log = logging.getLogger(__name__)
+
+SAVEDMODEL_ITEMS = ("saved_model.pb", "variables", "assets", "assets.extra", "fingerprint.pb")
+
+
+@dataclass
+class ExportResult:
+    """A published version: where, what was measured, how long it took."""
+
+    version_dir: Path
+    version: int
+    parity: ParityReport
+    report: dict[str, Any]
+    seconds: float
+
+
+def resolve_top_k(top_k: int | None, num_classes: int) -> int:
+    """``top_k`` or the default min(5, C); must be within 1..C."""
+    k = min(5, num_classes) if top_k is None else int(top_k)
+    if not 1 <= k <= num_classes:
+        raise ExportError(f"--top-k must be between 1 and {num_classes} (classes), got {k}")
+    return k
+
+
+def _eval_set(run: RunInfo, config: ExportConfig) -> ImageSet:
+    if run.samples_path.is_file():
+        return load_eval_set(run.samples_path, config.verify.limit)
+    if config.calibration_data is not None:
+        return load_eval_set(config.calibration_data, config.verify.limit)
+    raise ExportError(f"{run.path} has no samples.npz and no --calibration-data to verify on")
+
+
+def _calibration(run: RunInfo, config: ExportConfig) -> np.ndarray | None:
+    if "int8" not in config.quantize or "tflite" not in config.families:
+        return None
+    source = config.calibration_data or run.samples_path
+    if not source.is_file():
+        raise ExportError(
+            "int8 needs calibration images: pass --calibration-data FILE.npz (x or x_calib) "
+            f"or provide {run.samples_path.name} with x_calib"
+        )
+    images = load_calibration_set(source, config.calibration_limit)
+    return to_model_input(images.x, run.image_size)
+
+
+def _write_all(ctx: WriteContext, formats: list[ExportFormat]) -> dict[str, float]:
+    timings = {}
+    for fmt in [REGISTRY["savedmodel"], *[f for f in formats if f.family != "savedmodel"]]:
+        start = time.perf_counter()
+        try:
+            fmt.write(ctx)
+        except ExportError:
+            raise
+        except OSError as exc:
+            raise PublishError(describe_os_error(exc, f"writing {fmt.file}")) from exc
+        except Exception as exc:
+            raise ConversionError(
+                f"{fmt.name}: {type(exc).__name__}: {exc}".splitlines()[0]
+            ) from exc
+        timings[f"write_{fmt.name}"] = time.perf_counter() - start
+    return timings
+
+
+def _drop_savedmodel(staging: Path) -> None:
+    for item in SAVEDMODEL_ITEMS:
+        path = staging / item
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def export_run(config: ExportConfig) -> ExportResult:
+    """Export, verify and publish; raises ``ExportError`` (nothing published) on any problem."""
+    started = time.perf_counter()
+    run = load_run_info(config.run_dir)
+    formats = select_formats(config.families, config.quantize)
+    top_k = resolve_top_k(config.top_k, run.num_classes)
+    base = Path(config.model_base_path) / config.name
+    version = config.version if config.version is not None else next_version(base)
+    check_target(base, version, config.force)
+    eval_set = _eval_set(run, config)
+    calibration = _calibration(run, config)
+    model = load_keras_model(run)
+    x = to_model_input(eval_set.x, run.image_size)
+    reference = np.asarray(model.predict(x, batch_size=32, verbose=0), dtype=np.float32)
+    staging = make_staging(base)
+    try:
+        ctx = WriteContext(
+            staging,
+            run,
+            model,
+            top_k,
+            config.opset,
+            config.name,
+            x,
+            config.warmup_requests,
+            calibration,
+        )
+        timings = _write_all(ctx, formats)
+        (staging / "labels.txt").write_text("\n".join(run.labels) + "\n")
+        start = time.perf_counter()
+        parity = evaluate_formats(
+            staging, formats, x, eval_set.y, reference, "keras", eval_set.source, config.verify
+        )
+        timings["verify"] = time.perf_counter() - start
+        if not parity.passed:
+            raise ParityError(
+                "not published: " + "; ".join(f.shortfall() for f in parity.failures())
+            )
+        if not any(f.family == "savedmodel" for f in formats):
+            _drop_savedmodel(staging)
+        timings["total"] = time.perf_counter() - started
+        report = build_report(staging, run, top_k, formats, parity, timings)
+        write_report(staging, report)
+        target = publish(staging, base, version, config.force)
+    except OSError as exc:
+        discard(staging)
+        raise PublishError(describe_os_error(exc, f"exporting to {base}")) from exc
+    except BaseException:
+        discard(staging)
+        raise
+    return ExportResult(target, version, parity, report, time.perf_counter() - started)

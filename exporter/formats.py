@@ -1,0 +1,144 @@
+"""The registry of export formats: name -> file, precision, writer and runner.
+
+Every format is written into a staging directory from the SavedModel already there (the
+SavedModel itself is written first from the Keras model) and run through a runner with
+``predict(x float32 (N, S, S, 3)) -> probabilities (N, C)`` for the parity report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from exporter.errors import ExportError
+from exporter.run_dir import RunInfo
+
+
+class Runner(Protocol):
+    """Runs one exported file on float32 pixel batches."""
+
+    def predict(self, x: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class WriteContext:
+    """What writers need: where to write and what to write from."""
+
+    staging: Path
+    run: RunInfo
+    model: Any
+    top_k: int
+    opset: int
+    model_name: str
+    warmup_images: np.ndarray
+    warmup_requests: int
+    calibration: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One exportable artifact of a version directory."""
+
+    name: str
+    family: str
+    precision: str
+    file: str
+    write: Callable[[WriteContext], None]
+    runner: Callable[[Path], Runner]
+
+
+def _write_savedmodel(ctx: WriteContext) -> None:
+    from exporter.savedmodel import write_savedmodel
+    from exporter.warmup import write_warmup
+
+    write_savedmodel(ctx.model, ctx.run.image_size, ctx.run.labels, ctx.top_k, ctx.staging)
+    write_warmup(ctx.staging, ctx.warmup_images, ctx.model_name, ctx.warmup_requests)
+
+
+def _savedmodel_runner(version_dir: Path) -> Runner:
+    from exporter.savedmodel import SavedModelRunner
+
+    return SavedModelRunner(version_dir)
+
+
+def _tflite_writer(precision: str, file: str) -> Callable[[WriteContext], None]:
+    def write(ctx: WriteContext) -> None:
+        from exporter.tflite_export import convert_tflite
+
+        data = convert_tflite(ctx.staging, precision, ctx.calibration)
+        (ctx.staging / file).write_bytes(data)
+
+    return write
+
+
+def _tflite_runner(file: str) -> Callable[[Path], Runner]:
+    def runner(version_dir: Path) -> Runner:
+        from exporter.tflite_export import TFLiteRunner
+
+        return TFLiteRunner(version_dir / file)
+
+    return runner
+
+
+def _write_onnx(ctx: WriteContext) -> None:
+    from exporter.onnx_export import convert_onnx, onnx_metadata
+
+    run = ctx.run
+    meta = onnx_metadata(run.labels, run.image_size, ctx.top_k, run.backbone)
+    data = convert_onnx(ctx.staging, run.image_size, ctx.opset, meta)
+    (ctx.staging / "model.onnx").write_bytes(data)
+
+
+def _onnx_runner(version_dir: Path) -> Runner:
+    from exporter.onnx_export import OnnxRunner
+
+    return OnnxRunner(version_dir / "model.onnx")
+
+
+def _tflite_format(precision: str) -> ExportFormat:
+    name = "tflite" if precision == "float32" else f"tflite_{precision}"
+    file = "model.tflite" if precision == "float32" else f"model_{precision}.tflite"
+    return ExportFormat(
+        name, "tflite", precision, file, _tflite_writer(precision, file), _tflite_runner(file)
+    )
+
+
+REGISTRY: dict[str, ExportFormat] = {
+    fmt.name: fmt
+    for fmt in (
+        ExportFormat(
+            "savedmodel",
+            "savedmodel",
+            "float32",
+            "saved_model.pb",
+            _write_savedmodel,
+            _savedmodel_runner,
+        ),
+        _tflite_format("float32"),
+        _tflite_format("float16"),
+        _tflite_format("dynamic"),
+        _tflite_format("int8"),
+        ExportFormat("onnx", "onnx", "float32", "model.onnx", _write_onnx, _onnx_runner),
+    )
+}
+
+
+def select_formats(families: tuple[str, ...], quantize: tuple[str, ...]) -> list[ExportFormat]:
+    """Registry entries for the requested families and TFLite quantizations, in build order
+    (SavedModel first: the others are converted from it)."""
+    if not families:
+        raise ExportError("no format requested; accepted: savedmodel, tflite, onnx")
+    if quantize and "tflite" not in families:
+        raise ExportError("--quantize needs the tflite format (add it to --formats)")
+    chosen = []
+    for fmt in REGISTRY.values():
+        if fmt.family not in families:
+            continue
+        if fmt.family == "tflite" and fmt.precision != "float32" and fmt.precision not in quantize:
+            continue
+        chosen.append(fmt)
+    return chosen

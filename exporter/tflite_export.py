@@ -1,0 +1,130 @@
+"""TFLite variants of the ``serving_default`` signature and an ``ai_edge_litert`` runner.
+
+Variants: ``float32`` (plain conversion), ``float16`` (float16 weights), ``dynamic`` (int8
+weights, float activations) and ``int8`` (full integer with a representative dataset). The
+int8 model has **uint8 input and uint8 outputs**: the input is the raw 0..255 pixel value
+quantized with the model's (scale, zero_point) (scale 1, zero point 0 when the calibration
+images span 0..255), and ``probabilities``/``top_k_scores`` come out quantized with scale 1/256.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from exporter.errors import ConversionError
+from exporter.signatures import IMAGE_KEY
+
+PRECISIONS = ("float32", "float16", "dynamic", "int8")
+
+
+def _failing_ops(message: str) -> list[str]:
+    """Operation names the converter complained about (e.g. ``tf.Foo``), if any."""
+    return sorted(set(re.findall(r"'((?:tf|tfl|mhlo|stablehlo)\.[A-Za-z0-9_]+)'", message)))
+
+
+def convert_tflite(
+    savedmodel_dir: Path, precision: str, calibration: np.ndarray | None = None
+) -> bytes:
+    """Convert ``serving_default`` of the SavedModel to a TFLite flatbuffer.
+
+    ``calibration`` (float32 ``(N, S, S, 3)``) is required for ``int8``. Raises
+    ``ConversionError`` naming the variant and the unconvertible ops when known.
+    """
+    import tensorflow as tf
+
+    if precision not in PRECISIONS:
+        raise ConversionError(f"unknown TFLite precision {precision!r}; accepted: {PRECISIONS}")
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        str(savedmodel_dir), signature_keys=["serving_default"]
+    )
+    if precision != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if precision == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if precision == "int8":
+        if calibration is None or len(calibration) == 0:
+            raise ConversionError("tflite int8 needs calibration images (--calibration-data)")
+        samples = np.asarray(calibration, dtype=np.float32)
+
+        def representative_dataset() -> Any:
+            for i in range(len(samples)):
+                yield {IMAGE_KEY: samples[i : i + 1]}
+
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    try:
+        with warnings.catch_warnings():
+            # int8 calibration runs TF's own (deprecated) interpreter internally
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+            return converter.convert()
+    except Exception as exc:  # ConverterError and friends
+        text = str(exc)
+        ops = _failing_ops(text)
+        where = f" (unsupported op: {', '.join(ops)})" if ops else ""
+        first = text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+        raise ConversionError(f"TFLite {precision} conversion failed{where}: {first}") from exc
+
+
+def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    dtype = detail["dtype"]
+    if dtype == np.float32:
+        return x.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(dtype)
+    q = np.round(x / scale + zero_point)
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def _dequantize(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    scale, zero_point = detail["quantization"]
+    if y.dtype in (np.uint8, np.int8, np.int16) and scale:
+        return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
+    return y
+
+
+class TFLiteRunner:
+    """Runs a TFLite file's ``serving_default`` with ``ai_edge_litert``; quantized inputs and
+    outputs are (de)quantized with the file's own parameters."""
+
+    def __init__(self, path: Path, num_threads: int | None = None) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        self._runner = self._interpreter.get_signature_runner("serving_default")
+        self.input_details = self._runner.get_input_details()
+        self.output_details = self._runner.get_output_details()
+
+    def outputs(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """All outputs (dequantized) for float32 pixels ``x`` ``(N, S, S, 3)``."""
+        raw = self._runner(**{IMAGE_KEY: _quantize(x, self.input_details[IMAGE_KEY])})
+        return {name: _dequantize(v, self.output_details[name]) for name, v in raw.items()}
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities float32 ``(N, C)``."""
+        return self.outputs(x)["probabilities"].astype(np.float32)
+
+    def describe(self) -> dict[str, Any]:
+        """Input/output names, dtypes, shapes and quantization (scale, zero_point)."""
+
+        def one(detail: dict[str, Any]) -> dict[str, Any]:
+            scale, zero_point = detail["quantization"]
+            dtype = np.dtype(detail["dtype"])
+            return {
+                "dtype": "string" if dtype.kind in "SUO" else dtype.name,
+                "shape": [int(d) for d in detail["shape_signature"]],
+                "quantization": {"scale": float(scale), "zero_point": int(zero_point)}
+                if scale
+                else None,
+            }
+
+        return {
+            "inputs": {name: one(d) for name, d in self.input_details.items()},
+            "outputs": {name: one(d) for name, d in sorted(self.output_details.items())},
+        }
