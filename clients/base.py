@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 import numpy as np
 
 from clients.errors import ClientError, MalformedResponse
-from clients.prepare import ImageLike, Mode, as_items, make_groups
+from clients.prepare import Group, ImageLike, Mode, as_items, make_groups
 from clients.signatures import ModelInfo, parse_model_info
 
-__all__ = ["Prediction", "PredictClient", "Mode"]
+__all__ = ["Prediction", "PredictClient", "PredictPlan", "Mode", "predictions_from_outputs"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -89,6 +89,17 @@ def predictions_from_outputs(outputs: dict[str, np.ndarray], top_k: int,
     return results
 
 
+@dataclass
+class PredictPlan:
+    """Signature, input alias, output filter and request tensors for a batch of images."""
+
+    signature: str
+    input_alias: str
+    output_filter: list[str] | None
+    groups: list[Group]
+    count: int
+
+
 class PredictClient(abc.ABC):
     """Classify images through a TF-Serving-compatible server (REST or gRPC).
 
@@ -115,6 +126,15 @@ class PredictClient(abc.ABC):
     def _predict_call(self, signature: str, inputs: dict[str, np.ndarray],
                       output_filter: list[str] | None) -> dict[str, np.ndarray]:
         """One Predict request; returns outputs by alias."""
+
+    @abc.abstractmethod
+    def encode_predict(self, signature: str, inputs: dict[str, np.ndarray],
+                       output_filter: list[str] | None) -> bytes:
+        """The wire bytes of one Predict request (JSON body or serialized PredictRequest)."""
+
+    @abc.abstractmethod
+    def decode_predict(self, raw: bytes, signature: str) -> dict[str, np.ndarray]:
+        """Outputs by alias from the wire bytes of a successful Predict answer."""
 
     @abc.abstractmethod
     def _metadata_call(self) -> dict[str, Any]:
@@ -148,6 +168,11 @@ class PredictClient(abc.ABC):
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
+    def predict_raw(self, signature: str, inputs: dict[str, np.ndarray],
+                    output_filter: list[str] | None = None) -> dict[str, np.ndarray]:
+        """One Predict call with ready tensors (retried on transient errors)."""
+        return self._retrying(lambda: self._predict_call(signature, inputs, output_filter))
+
     def metadata(self) -> ModelInfo:
         """The served version's signatures (cached after the first call)."""
         if self._info is None:
@@ -158,26 +183,30 @@ class PredictClient(abc.ABC):
         """``{"model_version_status": [...]}`` as TF Serving reports it."""
         return self._retrying(self._status_call)
 
-    def predict(self, images: ImageLike | Iterable[ImageLike], top_k: int = 3,
-                mode: Mode | str = Mode.CLIENT_RESIZE, return_probabilities: bool = False,
-                batch_size: int | None = None) -> list[Prediction]:
-        """Top-k predictions, one per image, in input order."""
+    def plan(self, images: ImageLike | Iterable[ImageLike], mode: Mode | str, top_k: int = 3,
+             return_probabilities: bool = False, batch_size: int | None = None) -> PredictPlan:
+        """The requests ``predict`` would send (metadata is read on first use)."""
         mode = Mode(mode)
         items = as_items(images)
-        if not items:
-            return []
         info = self.metadata()
         sig = info.signature(mode.signature)
         size = info.image_size() if mode is Mode.CLIENT_RESIZE else None
-        alias = sig.single_input()
         server_k = info.top_k(mode.signature)
         out_filter = None
         if not return_probabilities and server_k is not None and server_k >= top_k:
             out_filter = ["top_k_ids", "top_k_scores", "top_k_classes"]
-        results: list[Prediction | None] = [None] * len(items)
-        for group in make_groups(items, mode, size, batch_size):
-            outputs = self._retrying(
-                lambda g=group: self._predict_call(mode.signature, {alias: g.tensor}, out_filter))
+        groups = make_groups(items, mode, size, batch_size) if items else []
+        return PredictPlan(mode.signature, sig.single_input(), out_filter, groups, len(items))
+
+    def predict(self, images: ImageLike | Iterable[ImageLike], top_k: int = 3,
+                mode: Mode | str = Mode.CLIENT_RESIZE, return_probabilities: bool = False,
+                batch_size: int | None = None) -> list[Prediction]:
+        """Top-k predictions, one per image, in input order."""
+        plan = self.plan(images, mode, top_k, return_probabilities, batch_size)
+        results: list[Prediction | None] = [None] * plan.count
+        for group in plan.groups:
+            outputs = self._retrying(lambda g=group: self._predict_call(
+                plan.signature, {plan.input_alias: g.tensor}, plan.output_filter))
             preds = predictions_from_outputs(outputs, top_k, return_probabilities, self.labels)
             if len(preds) != len(group.indices):
                 raise MalformedResponse(

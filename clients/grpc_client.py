@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from clients.base import PredictClient
-from clients.errors import ClientError, MalformedResponse, ServerUnavailable, from_grpc_code
+from clients.errors import MalformedResponse, ServerUnavailable, from_grpc_code
 from clients.grpc_tensors import fill_tensor_proto, tensor_proto_to_numpy
 
 __all__ = ["GrpcClient", "MAX_MESSAGE_BYTES", "channel_options"]
@@ -53,6 +53,7 @@ class GrpcClient(PredictClient):
             max_message_bytes))
         self._predict_stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._model_stub = model_service_pb2_grpc.ModelServiceStub(self._channel)
+        self._raw_predict = self._channel.unary_unary(self.predict_method)  # bytes in/out
 
     def close(self) -> None:
         """Close the channel."""
@@ -77,21 +78,31 @@ class GrpcClient(PredictClient):
                 raise ServerUnavailable(f"{self.target}: {details}", code=code) from exc
             raise from_grpc_code(code, details) from exc
 
-    def _predict_call(self, signature: str, inputs: dict[str, np.ndarray],
-                      output_filter: list[str] | None) -> dict[str, np.ndarray]:
+    predict_method = "/tensorflow.serving.PredictionService/Predict"
+
+    def encode_predict(self, signature: str, inputs: dict[str, np.ndarray],
+                       output_filter: list[str] | None) -> bytes:
+        """A serialized ``PredictRequest`` (inputs as ``tensor_content``)."""
         request = self._pb["predict"].PredictRequest()
         self._spec(request.model_spec, signature)
         for alias, arr in inputs.items():
             fill_tensor_proto(request.inputs[alias], arr)
         if output_filter:
             request.output_filter.extend(output_filter)
-        response = self._call(self._predict_stub.Predict, request)
+        return request.SerializeToString()
+
+    def decode_predict(self, raw: bytes, signature: str) -> dict[str, np.ndarray]:
+        """Outputs from a serialized ``PredictResponse``."""
         try:
+            response = self._pb["predict"].PredictResponse.FromString(raw)
             return {k: tensor_proto_to_numpy(v) for k, v in response.outputs.items()}
-        except ClientError:
-            raise
-        except (ValueError, TypeError) as exc:
+        except Exception as exc:  # protobuf DecodeError or a bad tensor
             raise MalformedResponse(f"predict answer not understood: {exc}") from exc
+
+    def _predict_call(self, signature: str, inputs: dict[str, np.ndarray],
+                      output_filter: list[str] | None) -> dict[str, np.ndarray]:
+        raw = self._call(self._raw_predict, self.encode_predict(signature, inputs, output_filter))
+        return self.decode_predict(raw, signature)
 
     def _metadata_call(self) -> dict[str, Any]:
         from google.protobuf.json_format import MessageToDict

@@ -22,7 +22,6 @@ from urllib3.exceptions import (
 
 from clients.base import PredictClient
 from clients.errors import (
-    ClientError,
     MalformedResponse,
     RequestTimeout,
     ServerUnavailable,
@@ -70,7 +69,12 @@ class RestClient(PredictClient):
         """Close pooled connections."""
         self._pool.close()
 
-    def _request(self, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
+    @property
+    def predict_path(self) -> str:
+        """The URL path Predict requests go to."""
+        return self._path + ":predict"
+
+    def _request(self, method: str, path: str, body: bytes | None = None) -> bytes:
         headers = {"Content-Type": "application/json"} if body is not None else None
         where = f"{self.base_url}{path}"
         try:
@@ -84,35 +88,48 @@ class RestClient(PredictClient):
             raise ServerUnavailable(f"connection to {self.base_url} dropped: {exc}") from exc
         except HTTPError as exc:  # connect timeout and other transport failures
             raise ServerUnavailable(f"{where}: {exc}") from exc
-        data = resp.data
         if resp.status != 200:
-            raise from_http_status(resp.status, _error_message(data, resp.status))
-        try:
-            parsed = json.loads(data)
-        except ValueError as exc:
-            raise MalformedResponse(f"{where} answered non-JSON: {data[:200]!r}") from exc
-        if not isinstance(parsed, dict):
-            raise MalformedResponse(f"{where} answered JSON that is not an object")
-        return parsed
+            raise from_http_status(resp.status, _error_message(resp.data, resp.status))
+        return resp.data
 
-    def _predict_call(self, signature: str, inputs: dict[str, np.ndarray],
-                      output_filter: list[str] | None) -> dict[str, np.ndarray]:
-        body = encode_predict_request(inputs, signature, columnar=self.columnar)
-        answer = self._request("POST", self._path + ":predict", body)
+    def _json(self, method: str, path: str) -> dict[str, Any]:
+        return _parse_object(self._request(method, path), f"{self.base_url}{path}")
+
+    def encode_predict(self, signature: str, inputs: dict[str, np.ndarray],
+                       output_filter: list[str] | None) -> bytes:
+        """JSON body (REST has no output filter: every output comes back)."""
+        return encode_predict_request(inputs, signature, columnar=self.columnar)
+
+    def decode_predict(self, raw: bytes, signature: str) -> dict[str, np.ndarray]:
+        """Outputs from ``{"predictions": ...}`` / ``{"outputs": ...}`` bytes."""
+        answer = _parse_object(raw, self.base_url + self.predict_path)
+        names = list(self._info.signatures[signature].outputs) if (
+            self._info and signature in self._info.signatures) else None
         try:
-            names = list(self._info.signatures[signature].outputs) if (
-                self._info and signature in self._info.signatures) else None
             return decode_predict_response(answer, output_names=names)
-        except ClientError:
-            raise
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponse(f"predict answer not understood: {exc!r}") from exc
 
+    def _predict_call(self, signature: str, inputs: dict[str, np.ndarray],
+                      output_filter: list[str] | None) -> dict[str, np.ndarray]:
+        body = self.encode_predict(signature, inputs, output_filter)
+        return self.decode_predict(self._request("POST", self.predict_path, body), signature)
+
     def _metadata_call(self) -> dict[str, Any]:
-        return self._request("GET", self._path + "/metadata")
+        return self._json("GET", self._path + "/metadata")
 
     def _status_call(self) -> dict[str, Any]:
-        return self._request("GET", self._path)
+        return self._json("GET", self._path)
+
+
+def _parse_object(data: bytes, where: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(data)
+    except ValueError as exc:
+        raise MalformedResponse(f"{where} answered non-JSON: {data[:200]!r}") from exc
+    if not isinstance(parsed, dict):
+        raise MalformedResponse(f"{where} answered JSON that is not an object")
+    return parsed
 
 
 def _error_message(data: bytes, status: int) -> str:

@@ -1,0 +1,67 @@
+"""A trivial HTTP/1.1 keep-alive endpoint (uvloop, fixed JSON answer) for load-generator
+ceiling measurements: ``python bench/clients_trivial_server.py PORT_FILE``.
+
+It answers every request with the same small TF-Serving-shaped body and does no other
+work, so what limits a benchmark against it is the load generator (and the shared CPU).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+BODY = b'{"predictions": [[0.1, 0.9]]}'
+RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+
+
+class TrivialHttp(asyncio.Protocol):
+    """Answers each complete request (headers + Content-Length body) with ``RESPONSE``."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.buf = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buf[:end]).lower()
+            length = 0
+            pos = head.find(b"content-length:")
+            if pos >= 0:
+                length = int(head[pos + 15:].split(b"\r\n", 1)[0])
+            if len(self.buf) < end + 4 + length:
+                return
+            del self.buf[:end + 4 + length]
+            self.transport.write(RESPONSE)  # type: ignore[attr-defined]
+
+
+async def serve(port_file: Path) -> None:
+    """Listen on 127.0.0.1:0, write the port to ``port_file`` (atomically), serve forever."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(TrivialHttp, "127.0.0.1", 0, backlog=1024)
+    port = server.sockets[0].getsockname()[1]
+    tmp = port_file.with_suffix(".tmp")
+    tmp.write_text(str(port))
+    tmp.replace(port_file)
+    async with server:
+        await server.serve_forever()
+
+
+def main() -> None:
+    """Entry point."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve(Path(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()
