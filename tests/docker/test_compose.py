@@ -83,3 +83,23 @@ def test_build_contexts_exist(compose: dict[str, Any]) -> None:
 def test_both_services_get_the_same_cpu_budget(compose: dict[str, Any]) -> None:
     cpus = {with_defaults(str(compose["services"][name]["cpus"])) for name in EXPECTED_PORTS}
     assert len(cpus) == 1 and float(cpus.pop()) > 0
+
+
+def test_compose_file_validates_against_the_compose_spec_schema(compose: dict[str, Any]) -> None:
+    pytest.importorskip("check_jsonschema",
+                        reason="check-jsonschema not installed (it vendors the compose-spec "
+                               "schema): pip install check-jsonschema==0.39.0")
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    schema_file = resources.files("check_jsonschema") / "builtin_schemas/vendor/compose-spec.json"
+    schema = json.loads(schema_file.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+              for e in validator.iter_errors(compose)]
+    assert not errors, errors
+    broken = {**compose, "services": {**compose["services"], "server": {
+        **compose["services"]["server"], "healthchek": {}}}}
+    assert any("healthchek" in e.message for e in validator.iter_errors(broken))

@@ -9,6 +9,7 @@ the file flags point at files the image copies.
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +146,18 @@ def test_server_flags_exist_in_the_serving_cli() -> None:
     argv = _one(read_dockerfile(SERVER / "Dockerfile"), "ENTRYPOINT").exec_form()
     missing = set(long_flags(argv[2:])) - options
     assert not missing, f"`serving serve` lacks flags the image passes: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("path", [TFSERVING / "Dockerfile", SERVER / "Dockerfile"],
+                         ids=["tfserving", "server"])
+def test_docker_parser_agrees_with_ours(path: Path) -> None:
+    official = pytest.importorskip(
+        "dockerfile", reason="dockerfile (Docker's Go parser) not installed: "
+                             "pip install dockerfile==3.4.0")
+    commands = official.parse_file(str(path))
+    ours = read_dockerfile(path)
+    assert [c.cmd.upper() for c in commands] == [i.keyword for i in ours]
+    for command, instruction in zip(commands, ours, strict=True):
+        if command.cmd.upper() in {"ENTRYPOINT", "CMD"}:
+            assert command.json, f"{command.cmd} must use the exec (JSON) form"
+            assert list(command.value) == instruction.exec_form()
