@@ -6,7 +6,7 @@ import numpy as np
 
 from tests.trainer import data_factory as factory
 from trainer.data import data_fingerprint, describe, load_labels_txt, load_source, read_images
-from trainer.data.cifar_names import CIFAR10_LABELS, CIFAR100_COARSE_LABELS
+from trainer.data.keras_cifar import CIFAR10_LABELS, CIFAR100_COARSE_LABELS
 
 
 def _by_class(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
