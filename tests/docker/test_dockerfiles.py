@@ -76,7 +76,7 @@ def test_tfserving_image_is_the_official_one_pinned_to_our_tensorflow() -> None:
 def test_tfserving_entrypoint_uses_real_flags_and_copied_files() -> None:
     instructions = read_dockerfile(TFSERVING / "Dockerfile")
     argv = _one(instructions, "ENTRYPOINT").exec_form()
-    assert argv[0] == "/usr/bin/tensorflow_model_server"
+    assert argv[0] == "tensorflow_model_server"
     flags = long_flags(argv[1:])
     assert set(flags) <= TF_SERVING_FLAGS, set(flags) - TF_SERVING_FLAGS
     assert flags["enable_model_warmup"] == "true"

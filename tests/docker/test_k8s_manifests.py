@@ -143,7 +143,7 @@ def test_configmap_holds_the_docker_config_files(objects: dict[str, dict[str, An
 
 def test_server_flags_point_at_mounted_files(objects: dict[str, dict[str, Any]]) -> None:
     container = _container(objects)
-    assert container["command"] == ["/usr/bin/tensorflow_model_server"]
+    assert container["command"] == ["tensorflow_model_server"]
     flags = long_flags(container["args"])
     assert set(flags) <= TF_SERVING_FLAGS, set(flags) - TF_SERVING_FLAGS
     assert flags["enable_batching"] == "true" and flags["enable_model_warmup"] == "true"
