@@ -26,6 +26,7 @@ from tests.docker.deploy_files import (
 from tests.docker.tfs_protos import parse_model_server_config
 
 K8S_VERSION = "1.33.0"  # schema set bundled by kubernetes-validate; any >= 1.23 has HPA v2
+KV_MISSING = "kubernetes-validate not installed (pip install kubernetes-validate==1.37.0)"
 MANIFESTS = sorted(p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
 
 
@@ -50,9 +51,7 @@ def objects() -> dict[str, dict[str, Any]]:
 
 @pytest.mark.parametrize("filename", MANIFESTS)
 def test_manifest_validates_against_kubernetes_schema(filename: str) -> None:
-    kv = pytest.importorskip(
-        "kubernetes_validate.utils",
-        reason="kubernetes-validate not installed (pip install kubernetes-validate==1.37.0)")
+    kv = pytest.importorskip("kubernetes_validate.utils", reason=KV_MISSING)
     docs = load_yaml_documents(K8S / filename)
     assert docs, f"{filename} holds no object"
     for doc in docs:
@@ -177,7 +176,7 @@ def test_model_loader_writes_the_served_volume(objects: dict[str, dict[str, Any]
 
 
 def test_schema_validation_catches_a_misspelt_field(objects: dict[str, dict[str, Any]]) -> None:
-    kv = pytest.importorskip("kubernetes_validate.utils", reason="kubernetes-validate missing")
+    kv = pytest.importorskip("kubernetes_validate.utils", reason=KV_MISSING)
     broken = yaml_copy(objects["Deployment"])
     container = broken["spec"]["template"]["spec"]["containers"][0]
     container["readinesProbe"] = container.pop("readinessProbe")
