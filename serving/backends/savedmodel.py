@@ -35,20 +35,24 @@ INIT_OP_SIGNATURE = "__saved_model_init_op"
 def read_signature_defs(version_dir: Path, tags: Sequence[str] = ("serve",)) -> Any:
     """The ``SignatureDefMap`` of the MetaGraphDef tagged ``tags`` in a SavedModel dir."""
     from google.protobuf import text_format
+    from google.protobuf.message import DecodeError
     from tensorflow.core.protobuf import saved_model_pb2
     from tensorflow_serving.apis import get_model_metadata_pb2
 
     saved_model = saved_model_pb2.SavedModel()
     pb, pbtxt = version_dir / "saved_model.pb", version_dir / "saved_model.pbtxt"
-    if pb.is_file():
-        saved_model.ParseFromString(pb.read_bytes())
-    elif pbtxt.is_file():
-        text_format.Parse(pbtxt.read_text(encoding="utf-8"), saved_model)
-    else:
-        raise FailedPrecondition(
-            f"No SavedModel found in {version_dir.name}: expected saved_model.pb or "
-            "saved_model.pbtxt"
-        )
+    try:
+        if pb.is_file():
+            saved_model.ParseFromString(pb.read_bytes())
+        elif pbtxt.is_file():
+            text_format.Parse(pbtxt.read_text(encoding="utf-8"), saved_model)
+        else:
+            raise FailedPrecondition(
+                f"No SavedModel found in {version_dir.name}: expected saved_model.pb or "
+                "saved_model.pbtxt"
+            )
+    except (OSError, UnicodeDecodeError, DecodeError, text_format.ParseError) as exc:
+        raise ServingError(f"Can't parse saved_model.pb as proto: {exc}", Code.DATA_LOSS) from None
     for meta_graph in saved_model.meta_graphs:
         if set(tags) <= set(meta_graph.meta_info_def.tags):
             result = get_model_metadata_pb2.SignatureDefMap()

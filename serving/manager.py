@@ -1,0 +1,297 @@
+"""The model manager: version discovery, loading, unloading, labels and config reloads.
+
+Lifecycle follows TF Serving: per model, the version policy picks the aspired versions on
+disk; new ones go START -> LOADING -> AVAILABLE (or END with the load error); versions no
+longer aspired are unloaded under ``AvailabilityPreservingPolicy`` (UNLOADING -> END).
+A background thread re-scans every ``file_system_poll_wait_seconds`` (<= 0: scan only at
+``start()`` and ``reload_config()``). A version that failed to load is retried only when its
+directory changes on disk (e.g. a half-finished copy completes); TF Serving instead retries a
+fixed number of times.
+
+Requests resolve against immutable routing tables (no lock, no disk I/O). An unloaded
+version leaves the table at once, but its backend is released only after every request
+holding it has finished (tracked with a weak reference), or after ``unload_grace_seconds``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+
+from serving.backends import create_backend
+from serving.errors import Code, FailedPrecondition, InvalidArgument, NotFound, ServingError
+from serving.model_config import ModelConfig, validate_model_name
+from serving.model_state import ModelState, Route, VersionEntry, resolve_route, surplus_version
+from serving.servables import ServedVersion, State, VersionStatus
+from serving.versions import aspired_versions, fingerprint, scan_versions
+from serving.warmup import run_warmup
+
+__all__ = ["ModelManager"]
+
+log = logging.getLogger(__name__)
+
+
+class ModelManager:
+    """Serves the models of a config list; implements ``serving.servables.ModelManagerAPI``."""
+
+    def __init__(
+        self,
+        configs: list[ModelConfig],
+        *,
+        file_system_poll_wait_seconds: float = 1.0,
+        allow_version_labels_for_unavailable_models: bool = False,
+        enable_warmup: bool = True,
+        unload_grace_seconds: float = 30.0,
+    ) -> None:
+        self._configs = _validated(configs)
+        self._poll_wait = file_system_poll_wait_seconds
+        self._allow_unavailable_labels = allow_version_labels_for_unavailable_models
+        self._enable_warmup = enable_warmup
+        self._grace = unload_grace_seconds
+        self._models: dict[str, ModelState] = {}
+        self._routes: dict[str, Route] = {}
+        self._lock = threading.Lock()  # guards entries, models and route publication
+        self._lifecycle = threading.RLock()  # serialises scans, loads, reloads, stop
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+        self._reapers: list[threading.Thread] = []
+
+    # -- ModelManagerAPI -------------------------------------------------------------------
+
+    def resolve(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> ServedVersion:
+        """The AVAILABLE version serving a request (see ``ModelManagerAPI.resolve``)."""
+        return resolve_route(self._routes, name, version, label)
+
+    def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
+        """Every version seen for ``name``, newest first (see ``ModelManagerAPI.status``)."""
+        with self._lock:
+            model = self._models.get(name)
+            if model is None:
+                raise NotFound(f"Could not find any versions of model {name}")
+            return model.status(version)
+
+    def reload_config(self, configs: list) -> None:
+        """Replace the model list; blocks until the new models' first loads are attempted."""
+        configs = _validated(configs)
+        with self._lifecycle:
+            for config in configs:
+                current = self._models.get(config.name)
+                if (
+                    current is not None
+                    and current.active
+                    and current.config.platform != config.platform
+                ):
+                    raise InvalidArgument(
+                        f"Illegal to change a model's platform. For model {config.name} platform "
+                        f"was {current.config.platform} and new platform requested is "
+                        f"{config.platform}"
+                    )
+            self._apply(configs)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Validate labels, scan and load every model (blocking), then start polling."""
+        with self._lifecycle:
+            self._apply(self._configs)
+        if self._poll_wait > 0:
+            self._poller = threading.Thread(target=self._poll, name="model-poller", daemon=True)
+            self._poller.start()
+
+    def stop(self) -> None:
+        """Stop polling and unload every version (after in-flight requests finish)."""
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join()
+        with self._lifecycle:
+            for model in list(self._models.values()):
+                self._deactivate(model)
+        for reaper in list(self._reapers):
+            reaper.join()
+
+    def model_names(self) -> list[str]:
+        """Names of the currently configured models."""
+        return sorted(name for name, m in self._models.items() if m.active)
+
+    def poll_once(self) -> None:
+        """Re-scan every configured model now (what the polling thread does)."""
+        with self._lifecycle:
+            for model in list(self._models.values()):
+                if model.active:
+                    self._reconcile(model)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self._poll_wait):
+            try:
+                self.poll_once()
+            except Exception:  # keep polling whatever one scan did
+                log.exception("model poll failed")
+
+    def _apply(self, configs: list[ModelConfig]) -> None:
+        self._check_labels(configs)
+        wanted = {c.name: c for c in configs}
+        for name, model in list(self._models.items()):
+            if name not in wanted and model.active:
+                log.info("model %s removed from the config; unloading it", name)
+                self._deactivate(model)
+        for config in configs:
+            with self._lock:
+                model = self._models.get(config.name)
+                if model is None or not model.active:
+                    model = self._models[config.name] = ModelState(config)
+                model.config, model.active = config, True
+                model.labels = dict(config.version_labels)
+                self._publish(model)
+            self._reconcile(model)
+        self._configs = configs
+
+    def _deactivate(self, model: ModelState) -> None:
+        with self._lock:
+            model.active = False
+            self._publish(model)
+        self._reconcile_versions(model, {}, set())
+
+    def _check_labels(self, configs: list[ModelConfig]) -> None:
+        for config in configs:
+            model = self._models.get(config.name)
+            active = model is not None and model.active
+            for label, version in config.version_labels.items():
+                if active and version in model.available():
+                    continue
+                current = model.labels.get(label) if active else None
+                if self._allow_unavailable_labels and current in (None, version):
+                    continue
+                raise FailedPrecondition(
+                    f"Request to assign label to version {version} of model {config.name}, "
+                    "which is not currently available for inference"
+                )
+
+    def _reconcile(self, model: ModelState) -> None:
+        base = model.config.base_path
+        try:
+            on_disk = scan_versions(base)
+        except OSError as exc:
+            log.error("cannot list base path %s of model %s: %s", base, model.config.name, exc)
+            return
+        if not on_disk:
+            log.warning(
+                "No versions of servable %s found under base path %s", model.config.name, base
+            )
+        self._reconcile_versions(
+            model, on_disk, aspired_versions(set(on_disk), model.config.version_policy)
+        )
+
+    def _reconcile_versions(self, model: ModelState, on_disk: dict, aspired: set[int]) -> None:
+        to_load: list[VersionEntry] = []
+        for version in sorted(aspired, reverse=True):
+            entry = model.versions.get(version)
+            retry = (
+                entry is not None
+                and entry.state == State.END
+                and (
+                    entry.error_code == Code.OK
+                    or entry.fingerprint != fingerprint(on_disk[version])
+                )
+            )
+            if entry is None or retry:
+                to_load.append(VersionEntry(version, on_disk[version]))
+        with self._lock:
+            for entry in to_load:
+                model.versions[entry.version] = entry
+        for entry in to_load:
+            self._load(model, entry)
+            self._unload_surplus(model, aspired)
+        self._unload_surplus(model, aspired)
+
+    def _load(self, model: ModelState, entry: VersionEntry) -> None:
+        name, platform = model.config.name, model.config.platform
+        with self._lock:
+            entry.state = State.LOADING
+        entry.fingerprint = fingerprint(entry.path)
+        backend = None
+        try:
+            backend = create_backend(platform)
+            backend.load(entry.path)
+            if self._enable_warmup:
+                run_warmup(backend, entry.path)
+        except Exception as exc:
+            code = exc.code if isinstance(exc, ServingError) else Code.UNKNOWN
+            message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            log.error("loading version %d of model %s failed: %s", entry.version, name, message)
+            if backend is not None:
+                _quietly_unload(backend)
+            with self._lock:
+                entry.state, entry.error_code, entry.error_message = State.END, code, message
+            return
+        with self._lock:
+            entry.backend = backend
+            entry.served = ServedVersion(name, entry.version, platform, backend)
+            entry.state, entry.error_code, entry.error_message = State.AVAILABLE, Code.OK, ""
+            self._publish(model)
+        log.info("version %d of model %s is AVAILABLE", entry.version, name)
+
+    def _unload_surplus(self, model: ModelState, aspired: set[int]) -> None:
+        while (version := surplus_version(model, aspired)) is not None:
+            entry = model.versions[version]
+            with self._lock:
+                backend, entry.backend, entry.served = entry.backend, None, None
+                entry.state = State.UNLOADING
+                self._publish(model)
+            reaper = threading.Thread(
+                target=self._finish_unload,
+                args=(model.config.name, entry, weakref.ref(backend)),
+                name="model-unload",
+                daemon=True,
+            )
+            del backend
+            self._reapers = [r for r in self._reapers if r.is_alive()] + [reaper]
+            reaper.start()
+
+    def _finish_unload(self, name: str, entry: VersionEntry, ref: weakref.ref) -> None:
+        deadline = time.monotonic() + self._grace
+        while ref() is not None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        backend = ref()
+        if backend is not None:
+            log.warning(
+                "version %d of %s still in use after %.0fs; unloading anyway",
+                entry.version,
+                name,
+                self._grace,
+            )
+            _quietly_unload(backend)
+        with self._lock:
+            entry.state = State.END
+        log.info("version %d of model %s unloaded", entry.version, name)
+
+    def _publish(self, model: ModelState) -> None:
+        """Swap in a new routing table for ``model`` (caller holds ``self._lock``)."""
+        routes = dict(self._routes)
+        if model.active:
+            routes[model.config.name] = Route.of(model)
+        else:
+            routes.pop(model.config.name, None)
+        self._routes = routes
+
+
+def _validated(configs: list[ModelConfig]) -> list[ModelConfig]:
+    seen: set[str] = set()
+    for config in configs:
+        validate_model_name(config.name)
+        if config.name in seen:
+            raise InvalidArgument(
+                f"Illegal to list model {config.name} multiple times in config list"
+            )
+        seen.add(config.name)
+    return list(configs)
+
+
+def _quietly_unload(backend) -> None:
+    try:
+        backend.unload()
+    except Exception:  # a failing unload must not stop the lifecycle
+        log.exception("backend unload failed")
