@@ -14,7 +14,7 @@ import numpy as np
 
 from clients.base import PredictClient
 from clients.errors import MalformedResponse, ServerUnavailable, from_grpc_code
-from clients.grpc_tensors import fill_tensor_proto, tensor_proto_to_numpy
+from serving.codecs.tensor_proto import from_numpy, to_numpy
 
 __all__ = ["GrpcClient", "MAX_MESSAGE_BYTES", "channel_options"]
 
@@ -86,7 +86,7 @@ class GrpcClient(PredictClient):
         request = self._pb["predict"].PredictRequest()
         self._spec(request.model_spec, signature)
         for alias, arr in inputs.items():
-            fill_tensor_proto(request.inputs[alias], arr)
+            from_numpy(arr, request.inputs[alias], tensor_content=True)
         if output_filter:
             request.output_filter.extend(output_filter)
         return request.SerializeToString()
@@ -95,7 +95,7 @@ class GrpcClient(PredictClient):
         """Outputs from a serialized ``PredictResponse``."""
         try:
             response = self._pb["predict"].PredictResponse.FromString(raw)
-            return {k: tensor_proto_to_numpy(v) for k, v in response.outputs.items()}
+            return {k: to_numpy(v) for k, v in response.outputs.items()}
         except Exception as exc:  # protobuf DecodeError or a bad tensor
             raise MalformedResponse(f"predict answer not understood: {exc}") from exc
 

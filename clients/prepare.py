@@ -116,7 +116,7 @@ def make_groups(items: Sequence[ImageItem], mode: Mode, size: tuple[int, int] | 
         if size is None:
             raise ValueError("client-resize needs the model's input size")
         resized = [resize_bilinear(it.pixels(), size) for it in items]
-        return [Group(idx, np.stack([resized[i] for i in idx]))
+        return [Group(idx, np.ascontiguousarray(np.stack([resized[i] for i in idx])))
                 for idx in _chunks(range(len(items)), batch_size)]
     if mode is Mode.ENCODED:
         blobs = [it.encoded if it.encoded is not None else encode_png(it.pixels())
@@ -127,5 +127,5 @@ def make_groups(items: Sequence[ImageItem], mode: Mode, size: tuple[int, int] | 
     by_size: dict[tuple[int, ...], list[int]] = {}
     for i, px in enumerate(pixels):
         by_size.setdefault(px.shape, []).append(i)
-    return [Group(idx, np.stack([pixels[i] for i in idx]))
+    return [Group(idx, np.ascontiguousarray(np.stack([pixels[i] for i in idx])))
             for same in by_size.values() for idx in _chunks(same, batch_size)]

@@ -27,7 +27,7 @@ from clients.errors import (
     ServerUnavailable,
     from_http_status,
 )
-from clients.rest_json import decode_predict_response, encode_predict_request
+from serving.codecs.json_codec import decode_predict_response, encode_predict_request
 
 __all__ = ["RestClient", "model_path"]
 
@@ -97,18 +97,22 @@ class RestClient(PredictClient):
 
     def encode_predict(self, signature: str, inputs: dict[str, np.ndarray],
                        output_filter: list[str] | None) -> bytes:
-        """JSON body (REST has no output filter: every output comes back)."""
-        return encode_predict_request(inputs, signature, columnar=self.columnar)
+        """JSON body (REST has no output filter: every output comes back). A single input is
+        sent unnamed (``"instances": [...]``), the compact form TF Serving accepts."""
+        payload = next(iter(inputs.values())) if len(inputs) == 1 else inputs
+        return encode_predict_request(payload, columnar=self.columnar, signature_name=signature)
 
     def decode_predict(self, raw: bytes, signature: str) -> dict[str, np.ndarray]:
         """Outputs from ``{"predictions": ...}`` / ``{"outputs": ...}`` bytes."""
-        answer = _parse_object(raw, self.base_url + self.predict_path)
-        names = list(self._info.signatures[signature].outputs) if (
-            self._info and signature in self._info.signatures) else None
         try:
-            return decode_predict_response(answer, output_names=names)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedResponse(f"predict answer not understood: {exc!r}") from exc
+            decoded = decode_predict_response(raw)
+        except Exception as exc:  # ValueError, or the codec's ServingError (a serving type)
+            raise MalformedResponse(f"predict answer not understood: {exc}") from exc
+        if isinstance(decoded, dict):
+            return decoded
+        names = list(self._info.signatures[signature].outputs) if (
+            self._info and signature in self._info.signatures) else []
+        return {names[0] if len(names) == 1 else "": decoded}
 
     def _predict_call(self, signature: str, inputs: dict[str, np.ndarray],
                       output_filter: list[str] | None) -> dict[str, np.ndarray]:

@@ -18,7 +18,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from clients.grpc_tensors import fill_tensor_proto, tensor_proto_to_numpy
+from serving.codecs.tensor_proto import from_numpy, to_numpy
 from tests.clients.fake_model import FakeError, FakeModel
 
 
@@ -56,7 +56,7 @@ class FakeGrpcServer(prediction_service_pb2_grpc.PredictionServiceServicer,
         self.last_request = request
         try:
             version = self._resolve(request.model_spec, context)
-            inputs = {k: tensor_proto_to_numpy(v) for k, v in request.inputs.items()}
+            inputs = {k: to_numpy(v) for k, v in request.inputs.items()}
             outputs = self.model.predict(version, request.model_spec.signature_name
                                          or "serving_default", inputs)
         except FakeError as err:
@@ -67,7 +67,7 @@ class FakeGrpcServer(prediction_service_pb2_grpc.PredictionServiceServicer,
         keep = set(request.output_filter) or set(outputs)
         for k, v in outputs.items():
             if k in keep:
-                fill_tensor_proto(response.outputs[k], v)
+                from_numpy(v, response.outputs[k])  # typed *_val fields, as TF Serving answers
         return response
 
     def GetModelMetadata(self, request, context):  # noqa: N802

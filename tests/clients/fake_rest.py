@@ -121,16 +121,18 @@ class FakeRestServer:
         req = json.loads(body)
         self.bodies.append(req)
         sig = req.get("signature_name", "serving_default")
+        sigs = self.model.metadata(resolved)["metadata"]["signature_def"]["signature_def"]
+        alias = next(iter(sigs[sig]["inputs"])) if sig in sigs else "?"
         if "instances" in req:
             rows = req["instances"]
             if rows and isinstance(rows[0], dict) and set(rows[0]) != {"b64"}:
                 inputs = {k: _tensor([r[k] for r in rows]) for k in rows[0]}
             else:
-                alias = next(iter(self.model.metadata(resolved)["metadata"]["signature_def"]
-                                  ["signature_def"][sig]["inputs"]))
                 inputs = {alias: _tensor(rows)}
-        else:
+        elif isinstance(req["inputs"], dict) and set(req["inputs"]) != {"b64"}:
             inputs = {k: _tensor(v) for k, v in req["inputs"].items()}
+        else:
+            inputs = {alias: _tensor(req["inputs"])}
         outputs = self.model.predict(resolved, sig, inputs)
         if "instances" in req:
             n = len(outputs["probabilities"])
