@@ -9,6 +9,7 @@ carries the tutorial's own hidden layer). Weights: ``imagenet`` (Keras' download
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from typing import Any
 from trainer import scratch_nets
 from trainer.errors import ModelError
 
-__all__ = ["BackboneSpec", "REGISTRY", "get_spec", "create_backbone", "count_backbone_params"]
+__all__ = ["BackboneSpec", "REGISTRY", "get_spec", "create_backbone", "count_backbone_params",
+           "backbone_table"]
 
 log = logging.getLogger(__name__)
 BACKBONE_NAME = "backbone"
@@ -118,6 +120,11 @@ def create_backbone(name: str, image_size: int, weights: str = "none",
     keras_weights = None if weights == "none" else weights
     if keras_weights not in (None, "imagenet"):
         log.info("loading %s weights from %s", name, keras_weights)
+        made_for = re.search(r"_(\d{2,3})_", Path(keras_weights).name)
+        if made_for and spec.from_keras_applications and int(made_for.group(1)) != image_size:
+            log.warning("%s looks made for %s px input; loading it at %d px (convolution "
+                        "weights do not depend on the input size)", keras_weights,
+                        made_for.group(1), image_size)
     try:
         return _build(spec, image_size, keras_weights, alpha)
     except ModelError:
@@ -144,3 +151,19 @@ def count_backbone_params(name: str, alpha: float = 1.0) -> int:
     del model
     keras.backend.clear_session()
     return count
+
+
+def backbone_table(count_params: bool = True) -> list[dict[str, Any]]:
+    """One row per registered backbone: name, default/min input size, preprocessing, ImageNet
+    alphas and (optionally, built with random weights at the default size) parameters."""
+    rows = []
+    for spec in REGISTRY.values():
+        imagenet = ("no" if not spec.imagenet else
+                    "alpha " + "/".join(f"{a:g}" for a in spec.alphas) if spec.alphas else "yes")
+        row: dict[str, Any] = {"name": spec.name, "default_size": spec.default_size,
+                               "min_size": spec.min_size, "preprocessing": spec.preprocessing,
+                               "imagenet": imagenet}
+        if count_params:
+            row["params"] = count_backbone_params(spec.name)
+        rows.append(row)
+    return rows

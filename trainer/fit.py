@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trainer.atomic import write_text
 from trainer.backbones import get_spec
 from trainer.config import FitConfig, dump_config, load_config
 from trainer.errors import TrainerError
@@ -64,44 +64,67 @@ def _datasets(data: FitData, config: FitConfig, size: int, start_epoch: int) -> 
     return one_hot(train, classes), one_hot(val, classes)
 
 
+def _disable_op_determinism() -> None:
+    # TF exports only enable_op_determinism; the matching disable lives in its config module.
+    from tensorflow.python.framework import config as tf_config
+
+    disable = getattr(tf_config, "disable_op_determinism", None)
+    if disable is not None:
+        disable()
+
+
 def fit(config: FitConfig, *, resume: bool = False, verbose: int = 1,
         epoch_hook: Callable[[int], None] | None = None) -> FitResult:
     """Train per ``config`` into ``config.out``; with ``resume`` continue its last
     checkpoint (same config; see :func:`resume_config`). ``verbose`` is Keras' (0 = quiet,
     1 = progress bar); ``epoch_hook(epoch)`` runs after each epoch's checkpoint.
-    Returns the final metrics."""
+    Returns the final metrics. Everything that can be rejected (data, backbone, weights) is
+    checked before the run directory is touched."""
+    import tensorflow as tf
+
+    was_deterministic = tf.config.experimental.is_op_determinism_enabled()
+    try:
+        return _fit(config, resume, verbose, epoch_hook)
+    finally:
+        if not was_deterministic:  # leave the process as we found it (tests share it)
+            _disable_op_determinism()
+
+
+def _fit(config: FitConfig, resume: bool, verbose: int,
+         epoch_hook: Callable[[int], None] | None) -> FitResult:
     from trainer import runtime
+    from trainer.backbones import check_request
     from trainer.callbacks import RunRecorder, RunState
     from trainer.checkpoint import STATE_FILE, load_checkpoint
+    from trainer.preprocessing import describe
     from trainer.report import finish_run
 
     spec = get_spec(config.backbone)
     size = config.image_size or spec.default_size
     config = config.model_copy(update={"image_size": size})
+    check_request(spec, size, config.weights, config.alpha)
     gpus = runtime.visible_gpus()
     precision = runtime.choose_precision(config.mixed_precision, gpus)
     xla = runtime.choose_xla(config.xla, gpus)
     _seed_everything(config.seed)
     data = prepare_data(config)
-    paths = prepare_run_dir(config.out, overwrite=config.overwrite, resume=resume)
-    if resume and not (paths.checkpoints / STATE_FILE).is_file():
-        raise TrainerError(f"--resume: {paths.checkpoints} holds no checkpoint yet")
-    if not resume:
-        from trainer.atomic import write_text
-
+    steps = math.ceil(len(data.train) / config.batch_size)
+    strategy = runtime.make_strategy(runtime.choose_strategy(gpus))
+    if resume:
+        paths = prepare_run_dir(config.out, overwrite=False, resume=True)
+        if not (paths.checkpoints / STATE_FILE).is_file():
+            raise TrainerError(f"--resume: {paths.checkpoints} holds no checkpoint yet")
+        with strategy.scope():
+            model, saved = load_checkpoint(paths.checkpoints)
+        state = RunState.from_dict(saved)
+    else:
+        with strategy.scope():
+            model = _new_model(config, data, size, precision, steps, xla)
+        state = RunState()
+        paths = prepare_run_dir(config.out, overwrite=config.overwrite, resume=False)
         write_text(paths.config, dump_config(config))
         write_labels(paths, data.labels)
         write_samples(paths, data.train, data.val, size, config.seed)
-    steps = math.ceil(len(data.train) / config.batch_size)
-    strategy = runtime.make_strategy(runtime.choose_strategy(gpus))
-    with strategy.scope():
-        if resume:
-            model, saved = load_checkpoint(paths.checkpoints)
-            state = RunState.from_dict(saved)
-        else:
-            model, state = _new_model(config, data, size, precision, steps, xla), RunState()
-    from trainer.preprocessing import describe
-
     write_model_json(paths, config.backbone, size, describe(spec.preprocessing), data.labels)
     train_ds, val_ds = _datasets(data, config, size, state.epochs_done)
     if not resume:
@@ -112,12 +135,12 @@ def fit(config: FitConfig, *, resume: bool = False, verbose: int = 1,
         import keras
 
         callbacks.append(keras.callbacks.TensorBoard(str(paths.tensorboard)))
-    start = time.perf_counter()
     if state.epochs_done < config.epochs and not state.stopped_early:
+        log.info("training epochs %d..%d, %d steps each", state.epochs_done + 1, config.epochs,
+                 steps)
         model.fit(train_ds, epochs=config.epochs, initial_epoch=state.epochs_done,
-                  steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks, shuffle=False,
-                  verbose=verbose)
-    log.info("training took %.1f s", time.perf_counter() - start)
+                  steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
+                  shuffle=False, verbose=verbose)
     metrics = finish_run(model, paths, data, val_ds, state, precision=precision, xla=xla)
     return FitResult(run_dir=paths.root, metrics=metrics)
 

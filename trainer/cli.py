@@ -1,0 +1,165 @@
+"""``trainer`` command line: ``fit``, ``evaluate``, ``backbones``. Parses arguments, calls the
+library, prints a short summary; a TrainerError is one line on stderr and exit code 1
+(``--debug`` shows the traceback)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+
+from trainer.errors import TrainerError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Fine-tune ImageNet backbones (or train small nets) on image data.")
+
+DEBUG = typer.Option(False, "--debug", help="Show tracebacks.")
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+@contextlib.contextmanager
+def _user_errors(debug: bool, quiet: bool = False) -> Iterator[None]:
+    """Set up logging; turn expected failures into one line on stderr and exit code 1."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", force=True)
+    try:
+        yield
+    except TrainerError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        if debug:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted (a run continues with --resume)", err=True)
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def fit(
+    data: str = typer.Option(..., help="cifar10 | cifar100 | file.npz | image folder | "
+                             "cifar-10-batches-py / cifar-100-python directory"),
+    out: Path = typer.Option(..., help="Run directory to create (runs/NAME)."),
+    val_data: str | None = typer.Option(None, help="Validation data (else --val-split)."),
+    val_split: float = typer.Option(0.1, help="Stratified validation fraction."),
+    label_mode: str = typer.Option("fine", help="CIFAR-100 labels: fine | coarse."),
+    classes: str | None = typer.Option(None, help="Class subset a,b,c (names or indices)."),
+    train_size: int | None = typer.Option(None, help="Class-balanced training subset size."),
+    augment: str | None = typer.Option(None, help="Augmentations: flip,crop."),
+    seed: int = typer.Option(0, help="Seed for split, shuffling and initialisation."),
+    backbone: str = typer.Option("mobilenet", help="See `trainer backbones`."),
+    weights: str = typer.Option("imagenet", help="imagenet | none | PATH (.h5, no top)."),
+    alpha: float = typer.Option(1.0, help="Width multiplier (mobilenet backbones)."),
+    image_size: int | None = typer.Option(None, help="Input size (default per backbone)."),
+    pooling: str = typer.Option("avg", help="Head pooling: avg | flatten."),
+    dense: int = typer.Option(0, help="Hidden Dense units in the head (0 = none)."),
+    dropout: float = typer.Option(0.0, help="Dropout before the output layer."),
+    freeze: str = typer.Option("none", help="all | none | N | LAYER_NAME (backbone layers)."),
+    batchnorm: str = typer.Option("auto", help="Unfrozen BatchNorm: auto | train | frozen."),
+    optimizer: str = typer.Option("adam", help="sgd | adam | adamw."),
+    lr: float = typer.Option(1e-3, help="Learning rate."),
+    momentum: float = typer.Option(0.9, help="SGD momentum."),
+    weight_decay: float = typer.Option(0.0, help="Decoupled weight decay."),
+    label_smoothing: float = typer.Option(0.0, help="Label smoothing."),
+    schedule: str = typer.Option("constant", help="constant | cosine."),
+    epochs: int | None = typer.Option(None, help="Epochs (default 10)."),
+    batch_size: int = typer.Option(32, help="Batch size."),
+    early_stopping: int = typer.Option(0, help="Patience in epochs (0 = off)."),
+    mixed_precision: str = typer.Option("auto", help="auto | on | off (GPU only)."),
+    xla: bool = typer.Option(False, help="XLA-compile the train step (GPU only)."),
+    overwrite: bool = typer.Option(False, help="Replace an existing run directory."),
+    resume: bool = typer.Option(False, help="Continue --out from its last checkpoint."),
+    tensorboard: bool = typer.Option(False, help="Write TensorBoard logs."),
+    quiet: bool = typer.Option(False, help="No progress bar, warnings only."),
+    debug: bool = DEBUG,
+) -> None:
+    """Train a classifier and write a run directory."""
+    with _user_errors(debug, quiet):
+        from trainer.config import make_config
+        from trainer.fit import fit as run_fit
+        from trainer.fit import resume_config
+
+        if resume:
+            config = resume_config(out, epochs)
+        else:
+            config = make_config(
+                data=data, out=str(out), val_data=val_data, val_split=val_split,
+                label_mode=label_mode, classes=_split(classes) or None, train_size=train_size,
+                augment=_split(augment), seed=seed, backbone=backbone, weights=weights,
+                alpha=alpha, image_size=image_size, pooling=pooling, dense=dense,
+                dropout=dropout, freeze=freeze, batchnorm=batchnorm, optimizer=optimizer, lr=lr,
+                momentum=momentum, weight_decay=weight_decay, label_smoothing=label_smoothing,
+                schedule=schedule, epochs=epochs or 10, batch_size=batch_size,
+                early_stopping=early_stopping, mixed_precision=mixed_precision, xla=xla,
+                overwrite=overwrite, tensorboard=tensorboard)
+        result = run_fit(config, resume=resume, verbose=0 if quiet else 1)
+        m = result.metrics
+        typer.echo(f"run: {result.run_dir}")
+        typer.echo(f"val accuracy: before {m['accuracy_before_training']:.4f}  final "
+                   f"{m['final_val_accuracy']:.4f}  best {m['best_val_accuracy']:.4f} "
+                   f"(epoch {m['best_epoch']})")
+        typer.echo(f"params: {m['trainable_params']:,} trainable of {m['total_params']:,}; "
+                   f"{m['train_time_s']:.1f} s, {m['images_per_s']} images/s")
+
+
+@app.command()
+def evaluate(
+    target: Path = typer.Argument(..., help="Run directory or .keras model file."),
+    data: str = typer.Option(..., help="Labelled data (same forms as fit --data)."),
+    out: Path | None = typer.Option(None, help="Output directory (default: beside model)."),
+    batch_size: int = typer.Option(64, help="Batch size."),
+    label_mode: str = typer.Option("fine", help="CIFAR-100 labels: fine | coarse."),
+    debug: bool = DEBUG,
+) -> None:
+    """Top-1/top-5 and per-class accuracy, confusion matrix (PNG + JSON)."""
+    with _user_errors(debug):
+        from trainer.evaluate import evaluate as run_evaluate
+
+        r = run_evaluate(target, data, out=out, batch_size=batch_size, label_mode=label_mode)
+        typer.echo(f"{r.num_images} images  top-1 {r.top1:.4f}  top-{r.top_k} {r.top5:.4f}")
+        width = max(len(label) for label in r.labels)
+        for label, acc in r.per_class.items():
+            shown = "-" if acc is None else f"{acc:.4f}"
+            typer.echo(f"  {label:<{width}}  {shown}")
+        typer.echo("wrote " + ", ".join(r.files))
+
+
+@app.command()
+def backbones(
+    params: bool = typer.Option(True, help="Count parameters (builds each backbone)."),
+    debug: bool = DEBUG,
+) -> None:
+    """List the backbone registry (parameters: random init, default size, no classifier)."""
+    with _user_errors(debug, quiet=True):
+        from trainer.backbones import backbone_table
+
+        rows = backbone_table(count_params=params)
+        header = f"{'name':<20} {'size':>5} {'min':>4} {'preprocessing':<13} {'imagenet':<28}"
+        typer.echo(header + (f" {'params':>12}" if params else ""))
+        for r in rows:
+            line = (f"{r['name']:<20} {r['default_size']:>5} {r['min_size']:>4} "
+                    f"{r['preprocessing']:<13} {r['imagenet']:<28}")
+            typer.echo(line + (f" {r['params']:>12,}" if params else ""))
+
+
+def main() -> None:
+    """Console entry point ``trainer``."""
+    sys.exit(app())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""``evaluate(run_dir_or_model, data) -> EvalResult``: top-1/top-5, per-class accuracy and a
+confusion matrix (JSON + PNG) of a trained model on a labelled data set."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trainer.atomic import write_json
+from trainer.data import ImageSet
+from trainer.errors import DataError, ModelError
+from trainer.metrics import confusion_matrix, per_class_accuracy, top_k_accuracy
+
+__all__ = ["EvalResult", "evaluate", "resolve_model"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalResult:
+    """Evaluation of one model on one data set; ``files`` are the written outputs."""
+
+    model: str
+    data: str
+    num_images: int
+    top1: float
+    top5: float
+    top_k: int
+    per_class: dict[str, float | None]
+    confusion: np.ndarray
+    labels: list[str]
+    files: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``eval_metrics.json`` content."""
+        return {"model": self.model, "data": self.data, "num_images": self.num_images,
+                "top1_accuracy": self.top1, "top5_accuracy": self.top5, "top_k": self.top_k,
+                "per_class_accuracy": self.per_class}
+
+
+def resolve_model(target: str | Path) -> tuple[Path, dict[str, Any] | None]:
+    """``(model file, model.json content or None)`` for a run directory or a ``.keras``."""
+    path = Path(target)
+    model_path = path / "model.keras" if path.is_dir() else path
+    if not model_path.is_file():
+        raise ModelError(f"no model at {target}: pass a run directory (with model.keras) "
+                         "or a .keras file")
+    card_path = model_path.parent / "model.json"
+    card = None
+    if card_path.is_file():
+        try:
+            card = json.loads(card_path.read_text())
+        except ValueError:
+            raise ModelError(f"{card_path} is not valid JSON") from None
+    return model_path, card
+
+
+def _align(ds: ImageSet, labels: list[str]) -> ImageSet:
+    from trainer.inputs import align_labels
+
+    try:
+        return align_labels(ds, labels)
+    except DataError:
+        unnamed = ds.labels == [str(i) for i in range(ds.num_classes)]
+        if unnamed and ds.num_classes == len(labels):
+            log.warning("%s has no class names; assuming the model's order", ds.source)
+            return ds
+        raise
+
+
+def evaluate(target: str | Path, data: str, *, out: str | Path | None = None,
+             batch_size: int = 64, label_mode: str = "fine") -> EvalResult:
+    """Evaluate the model at ``target`` on ``data`` (any ``--data`` source); write
+    ``eval_metrics.json``, ``eval_confusion_matrix.json`` and ``eval_confusion_matrix.png``
+    beside the model, or into ``out``."""
+    import keras
+
+    from trainer.data import load_source, make_dataset
+    from trainer.plots import plot_confusion
+    from trainer.report import predict_probs
+
+    model_path, card = resolve_model(target)
+    try:
+        model = keras.saving.load_model(model_path, safe_mode=True)
+    except Exception as exc:  # corrupt or foreign file: Keras raises many types
+        raise ModelError(f"cannot load {model_path}: {str(exc).splitlines()[0][:200]}") from exc
+    outputs = int(model.outputs[0].shape[-1])
+    size = int(card["image_size"]) if card else int(model.inputs[0].shape[1])
+    ds = load_source(data, label_mode=label_mode)
+    labels = list(card["labels"]) if card else list(ds.labels)
+    if len(labels) != outputs:
+        raise ModelError(f"model has {outputs} outputs but {len(labels)} labels")
+    ds = _align(ds, labels)
+    probs, y = predict_probs(model, make_dataset(ds, image_size=size, batch_size=batch_size,
+                                                 training=False))
+    cm = confusion_matrix(y, probs.argmax(axis=1), len(labels))
+    result = EvalResult(
+        model=str(model_path), data=data, num_images=int(len(y)),
+        top1=top_k_accuracy(probs, y, 1), top5=top_k_accuracy(probs, y, 5),
+        top_k=min(5, len(labels)), per_class=per_class_accuracy(cm, labels), confusion=cm,
+        labels=labels)
+    out_dir = Path(out) if out is not None else model_path.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = [out_dir / "eval_metrics.json", out_dir / "eval_confusion_matrix.json",
+             out_dir / "eval_confusion_matrix.png"]
+    write_json(files[0], result.to_json())
+    write_json(files[1], {"labels": labels, "matrix": cm.tolist(),
+                          "rows": "true class", "columns": "predicted class"})
+    plot_confusion(cm, labels, files[2], f"confusion matrix: {Path(data).name}")
+    result.files = [str(f) for f in files]
+    return result
