@@ -34,6 +34,9 @@ def test_batches_shapes_dtypes_and_range():
     dataset = make_dataset(ds, image_size=20, batch_size=5, training=False)
     batches = list(dataset)
     assert [int(b[0].shape[0]) for b in batches] == [5, 5, 2]  # drop_remainder=False
+    assert int(dataset.cardinality()) == 3
+    endless = make_dataset(ds, image_size=20, batch_size=5, training=True, repeat=True)
+    assert int(endless.cardinality()) == int(tf.data.INFINITE_CARDINALITY)
     images, labels = batches[0]
     assert images.dtype == tf.float32 and images.shape[1:] == (20, 20, 3)
     assert labels.dtype == tf.int64 and labels.shape == (5,)

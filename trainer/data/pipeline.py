@@ -93,7 +93,11 @@ def make_dataset(
         keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
     else:
         keys = tf.data.Dataset.from_tensors(tf.constant(start_epoch, dtype=tf.int64))
-    dataset = keys.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
+    dataset = keys.flat_map(one_epoch)
+    # flat_map hides the length; state it so Keras shows epoch progress and sizes.
+    batches = tf.data.INFINITE_CARDINALITY if repeat else -(-count // batch_size)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = True
     return dataset.with_options(options)
