@@ -131,9 +131,14 @@ def _decode_all(ds: ImageSet) -> ImageSet:
         except Exception:  # a file that verified but does not decode
             log.warning("skipped undecodable image %s", path)
     lost = len(ds.paths) - len(keep)
+    y = ds.y[np.asarray(keep, dtype=np.int64)]
+    counts = np.bincount(y, minlength=len(ds.labels))
+    if not counts.all():
+        label = ds.labels[int(np.argmin(counts))]
+        raise DataError(f"{ds.source}: class folder {label!r} has no readable images")
     return ImageSet(
         labels=ds.labels,
-        y=ds.y[np.asarray(keep, dtype=np.int64)],
+        y=y,
         x=np.stack(images),
         source=ds.source,
         skipped=ds.skipped + lost,
