@@ -173,3 +173,32 @@ def example_bytes(encoded: bytes) -> bytes:
     example = example_pb2.Example()
     example.features.feature["image/encoded"].bytes_list.value.append(encoded)
     return example.SerializeToString()
+
+
+def install_version(template: Path, base_path: Path, version: int) -> Path:
+    """Copy a version directory to ``base_path/version`` the way the exporter publishes one:
+    under a temporary name first, then renamed, so the poller never sees it half-written."""
+    import shutil
+
+    Path(base_path).mkdir(parents=True, exist_ok=True)
+    staging = Path(base_path) / f".tmp-{version}"
+    shutil.copytree(template, staging)
+    target = Path(base_path) / str(version)
+    staging.rename(target)
+    return target
+
+
+def write_warmup_file(version_dir: Path, requests: list) -> Path:
+    """Write ``assets.extra/tf_serving_warmup_requests`` with one PredictionLog per
+    ``PredictRequest`` in ``requests``."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = Path(version_dir) / "assets.extra" / "tf_serving_warmup_requests"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for request in requests:
+            log = prediction_log_pb2.PredictionLog()
+            log.predict_log.request.CopyFrom(request)
+            writer.write(log.SerializeToString())
+    return path
