@@ -62,8 +62,8 @@ def export(
     name: str = typer.Option(..., help="Model name: versions go to MODEL_BASE_PATH/NAME/V."),
     version: int | None = typer.Option(None, help="Version number (default: highest + 1)."),
     formats: str = typer.Option(",".join(FAMILIES), help="Comma list of savedmodel,tflite,onnx."),
-    quantize: str = typer.Option(
-        ",".join(QUANTIZATIONS), help="TFLite variants: float16,dynamic,int8 or 'none'."
+    quantize: str | None = typer.Option(
+        None, help="TFLite variants: float16,dynamic,int8 (default: all) or 'none'."
     ),
     calibration_data: Path | None = typer.Option(None, help="npz with x (uint8 images)."),
     top_k: int | None = typer.Option(None, help="K of the top_k outputs (default min(5, C))."),
@@ -83,7 +83,9 @@ def export(
             name=name,
             version=version,
             families=parse_list(formats, FAMILIES, "format"),
-            quantize=parse_list(quantize, QUANTIZATIONS, "quantization"),
+            quantize=None
+            if quantize is None
+            else parse_list(quantize, QUANTIZATIONS, "quantization"),
             calibration_data=calibration_data,
             top_k=top_k,
             force=force,

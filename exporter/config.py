@@ -43,7 +43,7 @@ class ExportConfig:
     name: str
     version: int | None = None
     families: tuple[str, ...] = FAMILIES
-    quantize: tuple[str, ...] = QUANTIZATIONS
+    quantize: tuple[str, ...] | None = None
     calibration_data: Path | None = None
     calibration_limit: int = 256
     top_k: int | None = None
@@ -51,6 +51,12 @@ class ExportConfig:
     opset: int = DEFAULT_OPSET
     warmup_requests: int = 8
     verify: VerifySettings = field(default_factory=VerifySettings)
+
+    def tflite_variants(self) -> tuple[str, ...]:
+        """The requested TFLite quantizations; by default all of them when TFLite is built."""
+        if self.quantize is not None:
+            return self.quantize
+        return QUANTIZATIONS if "tflite" in self.families else ()
 
 
 def parse_list(text: str | None, accepted: tuple[str, ...], what: str) -> tuple[str, ...]:

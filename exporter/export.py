@@ -61,15 +61,18 @@ def _eval_set(run: RunInfo, config: ExportConfig) -> ImageSet:
 
 
 def _calibration(run: RunInfo, config: ExportConfig) -> np.ndarray | None:
-    if "int8" not in config.quantize or "tflite" not in config.families:
+    if "int8" not in config.tflite_variants() or "tflite" not in config.families:
         return None
-    source = config.calibration_data or run.samples_path
-    if not source.is_file():
-        raise ExportError(
-            "int8 needs calibration images: pass --calibration-data FILE.npz (x or x_calib) "
-            f"or provide {run.samples_path.name} with x_calib"
-        )
-    images = load_calibration_set(source, config.calibration_limit)
+    if config.calibration_data is not None:
+        images = load_calibration_set(config.calibration_data, config.calibration_limit)
+    else:
+        try:
+            images = load_calibration_set(run.samples_path, config.calibration_limit)
+        except ExportError as exc:
+            raise ExportError(
+                "int8 needs calibration images: pass --calibration-data FILE.npz (x or x_calib)"
+                f" or drop int8 from --quantize ({exc})"
+            ) from exc
     return to_model_input(images.x, run.image_size)
 
 
@@ -104,7 +107,7 @@ def export_run(config: ExportConfig) -> ExportResult:
     """Export, verify and publish; raises ``ExportError`` (nothing published) on any problem."""
     started = time.perf_counter()
     run = load_run_info(config.run_dir)
-    formats = select_formats(config.families, config.quantize)
+    formats = select_formats(config.families, config.tflite_variants())
     top_k = resolve_top_k(config.top_k, run.num_classes)
     base = Path(config.model_base_path) / config.name
     version = config.version if config.version is not None else next_version(base)
