@@ -56,18 +56,21 @@ def _text(value: Any) -> str:
 
 def predictions_from_outputs(outputs: dict[str, np.ndarray], top_k: int,
                              return_probabilities: bool,
-                             labels: Sequence[str] | None = None) -> list[Prediction]:
+                             labels: Sequence[str] | None = None,
+                             known_names: dict[int, str] | None = None) -> list[Prediction]:
     """Build per-image results from the contract outputs (``probabilities``, ``top_k_*``).
 
     The server's own top-k is used when it covers ``top_k``; otherwise the top-k is taken
     from ``probabilities`` (ties broken by lower class id, as ``tf.math.top_k`` does).
+    ``known_names`` (id -> name) is updated with the names the server's answer reveals.
     """
     probs = outputs.get("probabilities")
     ids = outputs.get("top_k_ids")
     if probs is None and ids is None:
         raise MalformedResponse(
             f"answer has outputs {sorted(outputs)}; expected 'probabilities' or 'top_k_ids'")
-    names: dict[int, str] = dict(enumerate(labels or []))
+    names: dict[int, str] = known_names if known_names is not None else {}
+    names.update({i: n for i, n in enumerate(labels or []) if i not in names})
     if ids is not None and "top_k_classes" in outputs:
         for row_ids, row_names in zip(ids, outputs["top_k_classes"], strict=True):
             names.update({int(i): _text(n) for i, n in zip(row_ids, row_names, strict=True)})
@@ -120,6 +123,7 @@ class PredictClient(abc.ABC):
         self.backoff = backoff
         self.labels = list(labels) if labels else None
         self._info: ModelInfo | None = None
+        self.class_names: dict[int, str] = {}  # id -> name, learnt from top_k_classes
 
     # -- transport ---------------------------------------------------------------------
     @abc.abstractmethod
@@ -207,7 +211,8 @@ class PredictClient(abc.ABC):
         for group in plan.groups:
             outputs = self._retrying(lambda g=group: self._predict_call(
                 plan.signature, {plan.input_alias: g.tensor}, plan.output_filter))
-            preds = predictions_from_outputs(outputs, top_k, return_probabilities, self.labels)
+            preds = predictions_from_outputs(outputs, top_k, return_probabilities, self.labels,
+                                             self.class_names)
             if len(preds) != len(group.indices):
                 raise MalformedResponse(
                     f"sent {len(group.indices)} images, got {len(preds)} results")

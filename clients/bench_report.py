@@ -10,24 +10,15 @@ import csv
 import io
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 from clients.bench_run import PointResult
+from clients.files import atomic_write_bytes
 
-__all__ = ["format_table", "write_json", "write_csv", "write_png", "atomic_write_bytes"]
+__all__ = ["format_table", "write_json", "write_csv", "write_png"]
 
 _PCTS = ("p50", "p90", "p95", "p99", "p99.9", "max")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def _fmt(v: float | None, digits: int = 2) -> str:

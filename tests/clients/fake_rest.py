@@ -1,7 +1,8 @@
 """A TF-Serving-shaped REST stub (http.server, HTTP/1.1 keep-alive) around ``FakeModel``.
 
 ``FakeRestServer`` runs in a thread on 127.0.0.1:0. ``fail_next`` holds HTTP statuses to
-answer (with an ``{"error": ...}`` body) before serving normally; ``delay`` sleeps before
+answer (with an ``{"error": ...}`` body), or ``(status, raw_body)`` pairs, before serving
+normally; ``delay`` sleeps before
 each answer; ``requests`` counts requests by path; ``bodies`` keeps the last request body.
 """
 
@@ -54,7 +55,7 @@ class FakeRestServer:
 
     def __init__(self, model: FakeModel | None = None) -> None:
         self.model = model or FakeModel()
-        self.fail_next: list[int] = []
+        self.fail_next: list[int | tuple[int, bytes]] = []
         self.delay = 0.0
         self.requests: list[str] = []
         self.bodies: list[dict] = []
@@ -69,7 +70,9 @@ class FakeRestServer:
                 pass
 
             def _send(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
+                self._send_raw(status, json.dumps(payload).encode())
+
+            def _send_raw(self, status: int, data: bytes) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -84,6 +87,9 @@ class FakeRestServer:
                     failing = outer.fail_next.pop(0) if outer.fail_next else None
                 if outer.delay:
                     time.sleep(outer.delay)
+                if isinstance(failing, tuple):  # (status, raw body): malformed answers
+                    self._send_raw(*failing)
+                    return
                 if failing is not None:
                     self._send(failing, {"error": f"injected failure {failing}"})
                     return
