@@ -17,14 +17,22 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-import weakref
+from functools import partial
 
 from serving.backends import create_backend
-from serving.errors import Code, FailedPrecondition, InvalidArgument, NotFound, ServingError
-from serving.model_config import ModelConfig, validate_model_name
-from serving.model_state import ModelState, Route, VersionEntry, resolve_route, surplus_version
+from serving.errors import Code, NotFound, ServingError
+from serving.model_config import ModelConfig, validate_config_list
+from serving.model_state import (
+    ModelState,
+    Route,
+    VersionEntry,
+    check_labels,
+    check_platforms,
+    resolve_route,
+    surplus_version,
+)
 from serving.servables import ServedVersion, State, VersionStatus
+from serving.unloader import DeferredUnloader, unload_quietly
 from serving.versions import aspired_versions, fingerprint, scan_versions
 from serving.warmup import run_warmup
 
@@ -45,18 +53,17 @@ class ModelManager:
         enable_warmup: bool = True,
         unload_grace_seconds: float = 30.0,
     ) -> None:
-        self._configs = _validated(configs)
+        self._configs = validate_config_list(configs)
         self._poll_wait = file_system_poll_wait_seconds
         self._allow_unavailable_labels = allow_version_labels_for_unavailable_models
         self._enable_warmup = enable_warmup
-        self._grace = unload_grace_seconds
         self._models: dict[str, ModelState] = {}
         self._routes: dict[str, Route] = {}
         self._lock = threading.Lock()  # guards entries, models and route publication
         self._lifecycle = threading.RLock()  # serialises scans, loads, reloads, stop
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
-        self._reapers: list[threading.Thread] = []
+        self._unloader = DeferredUnloader(unload_grace_seconds)
 
     # -- ModelManagerAPI -------------------------------------------------------------------
 
@@ -76,20 +83,9 @@ class ModelManager:
 
     def reload_config(self, configs: list) -> None:
         """Replace the model list; blocks until the new models' first loads are attempted."""
-        configs = _validated(configs)
+        configs = validate_config_list(configs)
         with self._lifecycle:
-            for config in configs:
-                current = self._models.get(config.name)
-                if (
-                    current is not None
-                    and current.active
-                    and current.config.platform != config.platform
-                ):
-                    raise InvalidArgument(
-                        f"Illegal to change a model's platform. For model {config.name} platform "
-                        f"was {current.config.platform} and new platform requested is "
-                        f"{config.platform}"
-                    )
+            check_platforms(self._models, configs)
             self._apply(configs)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -110,8 +106,7 @@ class ModelManager:
         with self._lifecycle:
             for model in list(self._models.values()):
                 self._deactivate(model)
-        for reaper in list(self._reapers):
-            reaper.join()
+        self._unloader.join()
 
     def model_names(self) -> list[str]:
         """Names of the currently configured models."""
@@ -132,7 +127,7 @@ class ModelManager:
                 log.exception("model poll failed")
 
     def _apply(self, configs: list[ModelConfig]) -> None:
-        self._check_labels(configs)
+        check_labels(self._models, configs, self._allow_unavailable_labels)
         wanted = {c.name: c for c in configs}
         for name, model in list(self._models.items()):
             if name not in wanted and model.active:
@@ -154,21 +149,6 @@ class ModelManager:
             model.active = False
             self._publish(model)
         self._reconcile_versions(model, {}, set())
-
-    def _check_labels(self, configs: list[ModelConfig]) -> None:
-        for config in configs:
-            model = self._models.get(config.name)
-            active = model is not None and model.active
-            for label, version in config.version_labels.items():
-                if active and version in model.available():
-                    continue
-                current = model.labels.get(label) if active else None
-                if self._allow_unavailable_labels and current in (None, version):
-                    continue
-                raise FailedPrecondition(
-                    f"Request to assign label to version {version} of model {config.name}, "
-                    "which is not currently available for inference"
-                )
 
     def _reconcile(self, model: ModelState) -> None:
         base = model.config.base_path
@@ -223,7 +203,7 @@ class ModelManager:
             message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             log.error("loading version %d of model %s failed: %s", entry.version, name, message)
             if backend is not None:
-                _quietly_unload(backend)
+                unload_quietly(backend)
             with self._lock:
                 entry.state, entry.error_code, entry.error_message = State.END, code, message
             return
@@ -241,32 +221,14 @@ class ModelManager:
                 backend, entry.backend, entry.served = entry.backend, None, None
                 entry.state = State.UNLOADING
                 self._publish(model)
-            reaper = threading.Thread(
-                target=self._finish_unload,
-                args=(model.config.name, entry, weakref.ref(backend)),
-                name="model-unload",
-                daemon=True,
-            )
-            del backend
-            self._reapers = [r for r in self._reapers if r.is_alive()] + [reaper]
-            reaper.start()
+            what = f"version {version} of model {model.config.name}"
+            self._unloader.release(backend, partial(self._unloaded, entry, what), what)
+            del backend  # from here on only in-flight requests keep it alive
 
-    def _finish_unload(self, name: str, entry: VersionEntry, ref: weakref.ref) -> None:
-        deadline = time.monotonic() + self._grace
-        while ref() is not None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        backend = ref()
-        if backend is not None:
-            log.warning(
-                "version %d of %s still in use after %.0fs; unloading anyway",
-                entry.version,
-                name,
-                self._grace,
-            )
-            _quietly_unload(backend)
+    def _unloaded(self, entry: VersionEntry, what: str) -> None:
         with self._lock:
             entry.state = State.END
-        log.info("version %d of model %s unloaded", entry.version, name)
+        log.info("%s unloaded", what)
 
     def _publish(self, model: ModelState) -> None:
         """Swap in a new routing table for ``model`` (caller holds ``self._lock``)."""
@@ -276,22 +238,3 @@ class ModelManager:
         else:
             routes.pop(model.config.name, None)
         self._routes = routes
-
-
-def _validated(configs: list[ModelConfig]) -> list[ModelConfig]:
-    seen: set[str] = set()
-    for config in configs:
-        validate_model_name(config.name)
-        if config.name in seen:
-            raise InvalidArgument(
-                f"Illegal to list model {config.name} multiple times in config list"
-            )
-        seen.add(config.name)
-    return list(configs)
-
-
-def _quietly_unload(backend) -> None:
-    try:
-        backend.unload()
-    except Exception:  # a failing unload must not stop the lifecycle
-        log.exception("backend unload failed")

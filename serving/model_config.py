@@ -28,6 +28,7 @@ __all__ = [
     "model_configs_from_proto",
     "single_model_config",
     "validate_model_name",
+    "validate_config_list",
 ]
 
 PLATFORMS = ("tensorflow", "onnx", "tflite")
@@ -190,3 +191,16 @@ def parse_model_config_file(path: str | Path) -> list[ModelConfig]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidArgument(f"cannot read model config file {config_path}: {exc}") from None
     return parse_model_config_text(text, config_path.resolve().parent)
+
+
+def validate_config_list(configs: list[ModelConfig]) -> list[ModelConfig]:
+    """Check names (valid, unique) of an already-built config list; return it as a list."""
+    seen: set[str] = set()
+    for config in configs:
+        validate_model_name(config.name)
+        if config.name in seen:
+            raise InvalidArgument(
+                f"Illegal to list model {config.name} multiple times in config list"
+            )
+        seen.add(config.name)
+    return list(configs)

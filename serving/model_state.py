@@ -11,11 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serving.backends.base import Backend
-from serving.errors import Code, InvalidArgument, NotFound
+from serving.errors import Code, FailedPrecondition, InvalidArgument, NotFound
 from serving.model_config import ModelConfig
 from serving.servables import ServedVersion, State, VersionStatus
 
-__all__ = ["VersionEntry", "ModelState", "Route", "resolve_route", "surplus_version"]
+__all__ = [
+    "VersionEntry",
+    "ModelState",
+    "Route",
+    "resolve_route",
+    "surplus_version",
+    "check_labels",
+    "check_platforms",
+]
 
 
 @dataclass
@@ -116,3 +124,32 @@ def surplus_version(model: ModelState, aspired: set[int]) -> int | None:
     if not aspired or any(v in aspired for v in ready) or len(unaspired) > 1:
         return unaspired[0]
     return None
+
+
+def check_labels(models: dict[str, ModelState], configs: list[ModelConfig], allow: bool) -> None:
+    """TF Serving's label rule: a label may point only at an AVAILABLE version; with
+    ``--allow_version_labels_for_unavailable_models`` also a new label or an unchanged one."""
+    for config in configs:
+        model = models.get(config.name)
+        active = model is not None and model.active
+        for label, version in config.version_labels.items():
+            if active and version in model.available():
+                continue
+            current = model.labels.get(label) if active else None
+            if allow and current in (None, version):
+                continue
+            raise FailedPrecondition(
+                f"Request to assign label to version {version} of model {config.name}, "
+                "which is not currently available for inference"
+            )
+
+
+def check_platforms(models: dict[str, ModelState], configs: list[ModelConfig]) -> None:
+    """Reject a reload that changes the platform of a served model (as TF Serving does)."""
+    for config in configs:
+        current = models.get(config.name)
+        if current is not None and current.active and current.config.platform != config.platform:
+            raise InvalidArgument(
+                f"Illegal to change a model's platform. For model {config.name} platform was "
+                f"{current.config.platform} and new platform requested is {config.platform}"
+            )
