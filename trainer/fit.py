@@ -42,10 +42,9 @@ def resume_config(out: str | Path, epochs: int | None = None) -> FitConfig:
 
 def _seed_everything(seed: int) -> None:
     import keras
-    import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    _op_determinism(True)
 
 
 def _datasets(data: FitData, config: FitConfig, size: int, start_epoch: int) -> tuple[Any, Any]:
@@ -64,13 +63,16 @@ def _datasets(data: FitData, config: FitConfig, size: int, start_epoch: int) -> 
     return one_hot(train, classes), one_hot(val, classes)
 
 
-def _disable_op_determinism() -> None:
-    # TF exports only enable_op_determinism; the matching disable lives in its config module.
+def _op_determinism(enable: bool | None = None) -> bool:
+    """Whether TF op determinism is on; ``enable`` switches it first. TF exports only
+    ``enable_op_determinism``; the query and the switch-off live in its config module."""
     from tensorflow.python.framework import config as tf_config
 
-    disable = getattr(tf_config, "disable_op_determinism", None)
-    if disable is not None:
-        disable()
+    if enable is True:
+        tf_config.enable_op_determinism()
+    elif enable is False:
+        tf_config.disable_op_determinism()
+    return bool(tf_config.is_op_determinism_enabled())
 
 
 def fit(config: FitConfig, *, resume: bool = False, verbose: int = 1,
@@ -80,14 +82,11 @@ def fit(config: FitConfig, *, resume: bool = False, verbose: int = 1,
     1 = progress bar); ``epoch_hook(epoch)`` runs after each epoch's checkpoint.
     Returns the final metrics. Everything that can be rejected (data, backbone, weights) is
     checked before the run directory is touched."""
-    import tensorflow as tf
-
-    was_deterministic = tf.config.experimental.is_op_determinism_enabled()
+    was_deterministic = _op_determinism()
     try:
         return _fit(config, resume, verbose, epoch_hook)
     finally:
-        if not was_deterministic:  # leave the process as we found it (tests share it)
-            _disable_op_determinism()
+        _op_determinism(was_deterministic)  # leave the process as we found it
 
 
 def _fit(config: FitConfig, resume: bool, verbose: int,
