@@ -9,6 +9,7 @@ to ``probabilities`` ``[N,C]``, this module builds what the exporter's SavedMode
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from dataclasses import dataclass
@@ -140,11 +141,16 @@ def encoded_from_examples(serialized: np.ndarray, feature: str = "image/encoded"
     return np.array(values, dtype=object).reshape(serialized.shape)
 
 
+@functools.lru_cache(maxsize=64)
+def _label_array(labels: tuple[str, ...]) -> np.ndarray:
+    return np.array([label.encode("utf-8") for label in labels], dtype=object)
+
+
 def top_k_heads(probabilities: np.ndarray, contract: Contract) -> dict[str, np.ndarray]:
     """The four predict outputs from probabilities, with ``tf.math.top_k``'s tie order."""
     probs = np.asarray(probabilities, dtype=np.float32)
     ids = np.argsort(-probs, axis=1, kind="stable")[:, : contract.top_k]
-    labels = np.array([label.encode("utf-8") for label in contract.labels], dtype=object)
+    labels = _label_array(contract.labels)
     return {
         "probabilities": probs,
         "top_k_scores": np.take_along_axis(probs, ids, axis=1),

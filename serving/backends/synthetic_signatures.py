@@ -17,6 +17,7 @@ from serving.backends.signature_io import DT, TensorSpec
 __all__ = ["CONTRACT_SIGNATURES", "contract_signature_specs", "signature_def_map"]
 
 PREDICT_METHOD = "tensorflow/serving/predict"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
 CONTRACT_SIGNATURES = ("classify", "serve_bytes", "serve_raw", "serving_default")
 
 
@@ -83,7 +84,7 @@ def signature_def_map(
     result = get_model_metadata_pb2.SignatureDefMap()
     for name, (inputs, outputs) in signatures.items():
         signature_def = result.signature_def[name]
-        signature_def.method_name = PREDICT_METHOD
+        signature_def.method_name = CLASSIFY_METHOD if name == "classify" else PREDICT_METHOD
         for alias, spec in inputs.items():
             _tensor_info(signature_def.inputs[alias], spec)
         for alias, spec in outputs.items():

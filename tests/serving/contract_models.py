@@ -105,6 +105,16 @@ def _contract_module(seed: int):
     return Contract(), model
 
 
+def _mark_classify(target: Path) -> None:
+    """Set ``classify``'s method name to ``tensorflow/serving/classify`` (as the exporter does)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((target / "saved_model.pb").read_bytes())
+    proto.meta_graphs[0].signature_def["classify"].method_name = "tensorflow/serving/classify"
+    (target / "saved_model.pb").write_bytes(proto.SerializeToString())
+
+
 def _write_onnx(model, target: Path) -> None:
     import onnx
     import tensorflow as tf
@@ -138,6 +148,7 @@ def write_contract_version(base_path: Path, version: int, seed: int = 0) -> Path
         for name in ("serving_default", "serve_raw", "serve_bytes", "classify")
     }
     tf.saved_model.save(module, str(target), signatures=signatures)
+    _mark_classify(target)
     _write_onnx(model, target / "model.onnx")
     _write_tflite(model, target / "model.tflite")
     (target / "labels.txt").write_text("\n".join(LABELS) + "\n", encoding="utf-8")
