@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,11 @@ def create_backbone(name: str, image_size: int, weights: str = "none",
                         "weights do not depend on the input size)", keras_weights,
                         made_for.group(1), image_size)
     try:
-        return _build(spec, image_size, keras_weights, alpha)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = _build(spec, image_size, keras_weights, alpha)
+        _check_load_warnings(caught, name, weights)
+        return model
     except ModelError:
         raise
     except Exception as exc:  # Keras raises ValueError/OSError/URL errors with long texts
@@ -139,6 +144,18 @@ def create_backbone(name: str, image_size: int, weights: str = "none",
             raise ModelError(f"weights file {weights} does not fit {what} without top: "
                              f"{first}") from exc
         raise ModelError(f"cannot build {name} at {image_size} px: {first}") from exc
+
+
+def _check_load_warnings(caught: list[warnings.WarningMessage], name: str, weights: str) -> None:
+    """Keras reports some partial weight loads only as warnings: refuse those; pass the
+    other warnings on to the log."""
+    for item in caught:
+        text = str(item.message).strip().splitlines()[0] if str(item.message).strip() else ""
+        if weights not in ("none", "imagenet") and ("Skipping" in text
+                                                    or "could not be loaded" in text):
+            raise ModelError(f"weights file {weights} does not fit {name} without top: {text}")
+        if text and "__array__ implementation" not in text:
+            log.warning("%s", text)
 
 
 def count_backbone_params(name: str, alpha: float = 1.0) -> int:
