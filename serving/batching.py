@@ -1,0 +1,198 @@
+"""Dynamic batching: merge concurrent requests to one model version/signature, split results.
+
+Mirrors TF Serving's batching session (``BatchingParameters``): requests join the open batch of
+their queue while it has room (``max_batch_size``); a batch is run once it is full or
+``batch_timeout_micros`` after its first request, and at most ``num_batch_threads`` batches of a
+queue run at once (so requests arriving while the model is busy are merged too). More than
+``max_enqueued_batches`` waiting batches -> UNAVAILABLE. The merged batch is padded to the next
+``allowed_batch_sizes`` entry by repeating its first row; outputs are sliced back per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from serving.errors import Internal, InvalidArgument, Unavailable
+
+__all__ = ["BatchingOptions", "Batcher"]
+
+Runner = Callable[[dict[str, np.ndarray]], Awaitable[dict[str, np.ndarray]]]
+
+
+@dataclass(frozen=True)
+class BatchingOptions:
+    """``BatchingParameters`` (TF Serving's defaults where the file leaves a field unset)."""
+
+    max_batch_size: int = 1000
+    batch_timeout_micros: int = 0
+    max_enqueued_batches: int = 1000000
+    num_batch_threads: int = 4
+    allowed_batch_sizes: tuple[int, ...] = ()
+    thread_pool_name: str = "batch_threads"
+
+    def padded_size(self, size: int) -> int:
+        """The smallest allowed batch size holding ``size`` rows (``size`` if none is set)."""
+        for allowed in self.allowed_batch_sizes:
+            if allowed >= size:
+                return allowed
+        return size
+
+
+@dataclass
+class _Batch:
+    shape_key: tuple
+    created: float
+    size: int = 0
+    tasks: list = field(default_factory=list)  # (inputs, rows, future, enqueued_at)
+    closed: bool = False
+
+
+def batch_rows(inputs: dict[str, np.ndarray]) -> int | None:
+    """The common dim 0 of every input, or None when the request cannot be batched."""
+    sizes = {arr.shape[0] if arr.ndim else None for arr in inputs.values()}
+    if len(sizes) != 1 or None in sizes:
+        return None
+    return sizes.pop()
+
+
+class _Queue:
+    """One batching queue (a model version + signature + output filter)."""
+
+    def __init__(
+        self, options: BatchingOptions, run: Runner, on_batch: Callable, on_idle: Callable
+    ) -> None:
+        self.options, self.run, self.on_batch, self.on_idle = options, run, on_batch, on_idle
+        self.batches: deque[_Batch] = deque()
+        self.changed = asyncio.Event()
+        self.slots = asyncio.Semaphore(max(1, options.num_batch_threads))
+        self.dispatcher: asyncio.Task | None = None
+
+    def add(self, inputs: dict[str, np.ndarray], rows: int) -> asyncio.Future:
+        shape_key = tuple(sorted((k, v.dtype.str, v.shape[1:]) for k, v in inputs.items()))
+        tail = self.batches[-1] if self.batches else None
+        if (
+            tail is None
+            or tail.closed
+            or tail.shape_key != shape_key
+            or tail.size + rows > self.options.max_batch_size
+        ):
+            if tail is not None:
+                tail.closed = True
+            if len(self.batches) >= self.options.max_enqueued_batches:
+                raise Unavailable(
+                    "The batch scheduling queue to which this session was assigned is full"
+                )
+            tail = _Batch(shape_key, time.monotonic())
+            self.batches.append(tail)
+        future = asyncio.get_running_loop().create_future()
+        tail.tasks.append((inputs, rows, future, time.monotonic()))
+        tail.size += rows
+        if tail.size >= self.options.max_batch_size:
+            tail.closed = True
+        self.changed.set()
+        if self.dispatcher is None or self.dispatcher.done():
+            self.dispatcher = asyncio.create_task(self._dispatch())
+        return future
+
+    async def _dispatch(self) -> None:
+        timeout = self.options.batch_timeout_micros / 1e6
+        while self.batches:
+            head = self.batches[0]
+            while not head.closed:
+                remaining = head.created + timeout - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.changed.clear()
+                try:
+                    await asyncio.wait_for(self.changed.wait(), remaining)
+                except TimeoutError:
+                    break
+            await self.slots.acquire()
+            head.closed = True
+            self.batches.popleft()
+            asyncio.create_task(self._execute(head))
+        self.on_idle(self)
+
+    async def _execute(self, batch: _Batch) -> None:
+        try:
+            await self._run_batch(batch)
+        except Exception as err:  # delivered to every request of the batch
+            for _, _, future, _ in batch.tasks:
+                if not future.done():
+                    future.set_exception(err)
+        finally:
+            self.slots.release()
+
+    async def _run_batch(self, batch: _Batch) -> None:
+        started = time.monotonic()
+        padded = self.options.padded_size(batch.size)
+        names = list(batch.tasks[0][0])
+        merged = {n: np.concatenate([t[0][n] for t in batch.tasks]) for n in names}
+        if padded > batch.size:
+            merged = {
+                n: np.concatenate([a, np.repeat(a[:1], padded - batch.size, axis=0)])
+                for n, a in merged.items()
+            }
+        self.on_batch(batch, padded, started)
+        outputs = await self.run(merged)
+        for name, arr in outputs.items():
+            if arr.ndim == 0 or arr.shape[0] != padded:
+                raise Internal(
+                    f"Batched output tensor {name}'s 0th dimension does not equal the sum of "
+                    "the 0th dimension sizes of the input tensors"
+                )
+        offset = 0
+        for _, rows, future, _ in batch.tasks:
+            if not future.done():
+                future.set_result({n: a[offset : offset + rows] for n, a in outputs.items()})
+            offset += rows
+
+
+class Batcher:
+    """Routes requests to per-key queues; ``submit`` resolves to this request's outputs."""
+
+    def __init__(self, options: BatchingOptions, on_batch: Callable | None = None) -> None:
+        self.options = options
+        self._queues: dict[tuple, _Queue] = {}
+        self._on_batch = on_batch or (lambda key, batch, padded, started: None)
+
+    async def submit(
+        self, key: tuple, inputs: dict[str, np.ndarray], run: Runner
+    ) -> dict[str, np.ndarray]:
+        """Run ``inputs`` merged with concurrent requests of the same ``key``.
+
+        ``run`` executes a merged batch. Requests whose inputs do not share dim 0 run alone.
+        """
+        rows = batch_rows(inputs)
+        if rows is None or rows == 0:
+            return await run(inputs)
+        if rows > self.options.max_batch_size:
+            raise InvalidArgument(
+                f"Task size {rows} is larger than maximum input batch size "
+                f"{self.options.max_batch_size}"
+            )
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = _Queue(
+                self.options,
+                run,
+                lambda b, p, s: self._on_batch(key, b, p, s),
+                lambda q: self._forget(key, q),
+            )
+        return await queue.add(inputs, rows)
+
+    def _forget(self, key: tuple, queue: _Queue) -> None:
+        """Drop an idle queue, so an unloaded version is not kept alive by its runner."""
+        if self._queues.get(key) is queue and not queue.batches:
+            del self._queues[key]
+
+    @property
+    def queue_count(self) -> int:
+        """Queues with pending work (for tests and diagnostics)."""
+        return len(self._queues)

@@ -1,0 +1,274 @@
+"""The gRPC API (``tensorflow.serving`` PredictionService + ModelService) over ``ServingCore``.
+
+A thin translation layer: protos -> numpy via ``serving.codecs.tensor_proto``, core call,
+results -> protos. Status codes pass through from ``ServingError``; messages longer than 1024
+characters are truncated with ``...TRUNCATED`` as TF Serving does. Message size limits are
+raised to INT32_MAX like TF Serving's server.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import grpc
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
+
+from serving.codecs.tensor_proto import TensorProtoError, from_numpy, to_numpy
+from serving.core import InferenceTask, ServingCore
+from serving.errors import GRPC_MESSAGE_LIMIT, InvalidArgument, ServingError, grpc_status_code
+
+__all__ = ["GrpcServer", "MAX_MESSAGE_BYTES"]
+
+log = logging.getLogger(__name__)
+MAX_MESSAGE_BYTES = 2**31 - 1
+
+
+def _truncate(message: str) -> str:
+    if len(message) > GRPC_MESSAGE_LIMIT:
+        return message[:GRPC_MESSAGE_LIMIT] + "...TRUNCATED"
+    return message
+
+
+def _spec(request):
+    """(name, version, label, signature_name) of a request's ``model_spec``."""
+    if not request.HasField("model_spec"):
+        raise InvalidArgument("Missing ModelSpec")
+    spec = request.model_spec
+    if not spec.name:
+        raise InvalidArgument("ModelSpec has no name specified.")
+    version = spec.version.value if spec.HasField("version") else None
+    label = spec.version_label or None
+    return spec.name, version, label, spec.signature_name
+
+
+def _examples(model_input) -> tuple[list[bytes], bytes | None]:
+    kind = model_input.WhichOneof("kind")
+    if kind == "example_list":
+        return [e.SerializeToString() for e in model_input.example_list.examples], None
+    if kind == "example_list_with_context":
+        wrapped = model_input.example_list_with_context
+        examples = [e.SerializeToString() for e in wrapped.examples]
+        return examples, wrapped.context.SerializeToString()
+    return [], None
+
+
+def _fill_classes(result, rows) -> None:
+    for row in rows:
+        classifications = result.classifications.add()
+        for label, score in row:
+            classifications.classes.add(label=label, score=score)
+
+
+def _fill_regressions(result, values) -> None:
+    for value in values:
+        result.regressions.add(value=value)
+
+
+class _Service:
+    def __init__(self, core: ServingCore) -> None:
+        self.core = core
+
+    async def _guard(self, context, api: str, request, handler):
+        """Run ``handler``; count the request; turn a ``ServingError`` into a gRPC status."""
+        started = time.perf_counter()
+        model = request.model_spec.name if request.HasField("model_spec") else ""
+        try:
+            response = await handler()
+        except ServingError as err:
+            # Keep only code and message: the traceback's frames hold the resolved version.
+            code, message = err.code, err.message
+        else:
+            micros = (time.perf_counter() - started) * 1e6
+            if api:
+                self.core.metrics.record_request(model, api, "GRPC", "OK", micros)
+            return response
+        if api:
+            self.core.metrics.record_request(model, api, "GRPC", code.name, 0.0)
+        await context.abort(grpc_status_code(code), _truncate(message))
+
+
+class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceServicer):
+    """Predict, Classify, Regress, MultiInference, GetModelMetadata."""
+
+    async def Predict(self, request, context):  # noqa: N802 - gRPC method names
+        async def run():
+            name, version, label, signature_name = _spec(request)
+            served = self.core.resolve(name, version, label)
+            inputs = {}
+            for alias, proto in request.inputs.items():
+                try:
+                    inputs[alias] = to_numpy(proto)
+                except TensorProtoError:
+                    raise InvalidArgument(f"tensor parsing error: {alias}") from None
+            outputs = await self.core.predict(
+                served, signature_name, inputs, list(request.output_filter)
+            )
+            response = predict_pb2.PredictResponse()
+            response.model_spec.name = name
+            response.model_spec.version.value = served.version
+            response.model_spec.signature_name = signature_name or "serving_default"
+            for alias, arr in outputs.items():
+                from_numpy(arr, response.outputs[alias])
+            return response
+
+        return await self._guard(context, "Predict", request, run)
+
+    async def Classify(self, request, context):  # noqa: N802
+        async def run():
+            name, version, label, signature_name = _spec(request)
+            served = self.core.resolve(name, version, label)
+            examples, ctx = _examples(request.input)
+            rows = await self.core.classify(served, signature_name, examples, ctx)
+            response = classification_pb2.ClassificationResponse()
+            response.model_spec.name = name
+            response.model_spec.version.value = served.version
+            response.model_spec.signature_name = signature_name or "serving_default"
+            _fill_classes(response.result, rows)
+            return response
+
+        return await self._guard(context, "Classify", request, run)
+
+    async def Regress(self, request, context):  # noqa: N802
+        async def run():
+            name, version, label, signature_name = _spec(request)
+            served = self.core.resolve(name, version, label)
+            examples, ctx = _examples(request.input)
+            values = await self.core.regress(served, signature_name, examples, ctx)
+            response = regression_pb2.RegressionResponse()
+            response.model_spec.name = name
+            response.model_spec.version.value = served.version
+            response.model_spec.signature_name = signature_name or "serving_default"
+            _fill_regressions(response.result, values)
+            return response
+
+        return await self._guard(context, "Regress", request, run)
+
+    async def MultiInference(self, request, context):  # noqa: N802
+        async def run():
+            if not request.tasks:
+                raise InvalidArgument("Expected at least one task")
+            first = request.tasks[0]
+            name, version, label, _ = _spec(first)
+            for task in request.tasks:
+                if task.model_spec.name != name:
+                    raise InvalidArgument(
+                        "All ModelSpecs in a MultiInferenceRequest must access the same model "
+                        "name"
+                    )
+            served = self.core.resolve(name, version, label)
+            tasks = [
+                InferenceTask(t.model_spec.signature_name, t.method_name) for t in request.tasks
+            ]
+            examples, ctx = _examples(request.input)
+            outcomes = await self.core.multi_inference(served, tasks, examples, ctx)
+            response = inference_pb2.MultiInferenceResponse()
+            for task, outcome in zip(tasks, outcomes, strict=True):
+                result = response.results.add()
+                result.model_spec.name = name
+                result.model_spec.version.value = served.version
+                result.model_spec.signature_name = task.signature_name or "serving_default"
+                if task.method_name.endswith("classify"):
+                    _fill_classes(result.classification_result, outcome)
+                else:
+                    _fill_regressions(result.regression_result, outcome)
+            return response
+
+        return await self._guard(context, "MultiInference", request, run)
+
+    async def GetModelMetadata(self, request, context):  # noqa: N802
+        async def run():
+            name, version, label, _ = _spec(request)
+            fields = list(request.metadata_field)
+            if not fields:
+                raise InvalidArgument(
+                    "GetModelMetadataRequest must specify at least one metadata_field"
+                )
+            for field in fields:
+                if field != "signature_def":
+                    raise InvalidArgument(f"Metadata field {field} is not supported")
+            served = self.core.resolve(name, version, label)
+            response = get_model_metadata_pb2.GetModelMetadataResponse()
+            response.model_spec.name = name
+            response.model_spec.version.value = served.version
+            response.metadata["signature_def"].Pack(self.core.signature_defs(served))
+            return response
+
+        return await self._guard(context, "", request, run)
+
+
+class ModelService(_Service, model_service_pb2_grpc.ModelServiceServicer):
+    """GetModelStatus and HandleReloadConfigRequest."""
+
+    async def GetModelStatus(self, request, context):  # noqa: N802
+        async def run():
+            name, version, _, _ = _spec(request)
+            response = get_model_status_pb2.GetModelStatusResponse()
+            for status in self.core.status(name, version):
+                entry = response.model_version_status.add()
+                entry.version = status.version
+                entry.state = int(status.state)
+                entry.status.error_code = int(status.error_code)
+                entry.status.error_message = status.error_message
+            return response
+
+        return await self._guard(context, "", request, run)
+
+    async def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+        async def run():
+            from serving.model_config import model_configs_from_proto
+
+            if request.config.WhichOneof("config") != "model_config_list":
+                raise InvalidArgument(
+                    "ServerModelConfig type not supported by HandleReloadConfigRequest. Only "
+                    "ModelConfigList is currently supported"
+                )
+            configs = model_configs_from_proto(request.config.model_config_list)
+            await self.core.reload(configs)
+            return model_management_pb2.ReloadConfigResponse()
+
+        return await self._guard(context, "", _NoSpec(), run)
+
+
+class _NoSpec:
+    def HasField(self, name: str) -> bool:  # noqa: N802 - mimics the protobuf API
+        return False
+
+
+class GrpcServer:
+    """A ``grpc.aio`` server exposing both services."""
+
+    def __init__(self, core: ServingCore, channel_args: list[tuple[str, object]] = ()) -> None:
+        options = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            *channel_args,
+        ]
+        self.server = grpc.aio.server(options=options)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionService(core), self.server
+        )
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(core), self.server)
+
+    async def start(self, host: str, port: int) -> int:
+        """Bind ``host:port`` (0 picks a free port), start serving; returns the bound port."""
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        bound = self.server.add_insecure_port(address)
+        if bound == 0:
+            raise OSError(f"could not bind gRPC port {address}")
+        await self.server.start()
+        return bound
+
+    async def stop(self, grace: float) -> None:
+        """Stop accepting calls; in-flight calls get ``grace`` seconds to finish."""
+        await self.server.stop(grace)
