@@ -98,15 +98,16 @@ class ModelManager:
             self._poller = threading.Thread(target=self._poll, name="model-poller", daemon=True)
             self._poller.start()
 
-    def stop(self) -> None:
-        """Stop polling and unload every version (after in-flight requests finish)."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop polling and unload every version; waits for in-flight requests to release
+        their versions (up to ``unload_grace_seconds``, or ``timeout`` if given)."""
         self._stop.set()
         if self._poller is not None:
             self._poller.join()
         with self._lifecycle:
             for model in list(self._models.values()):
                 self._deactivate(model)
-        self._unloader.join()
+        self._unloader.join(timeout)
 
     def model_names(self) -> list[str]:
         """Names of the currently configured models."""
@@ -151,19 +152,26 @@ class ModelManager:
         self._reconcile_versions(model, {}, set())
 
     def _reconcile(self, model: ModelState) -> None:
-        base = model.config.base_path
+        name, base = model.config.name, model.config.base_path
         try:
             on_disk = scan_versions(base)
         except OSError as exc:
-            log.error("cannot list base path %s of model %s: %s", base, model.config.name, exc)
+            log.error("cannot list base path %s of model %s: %s", base, name, exc)
             return
         if not on_disk:
-            log.warning(
-                "No versions of servable %s found under base path %s", model.config.name, base
-            )
-        self._reconcile_versions(
-            model, on_disk, aspired_versions(set(on_disk), model.config.version_policy)
-        )
+            log.warning("No versions of servable %s found under base path %s", name, base)
+        policy = model.config.version_policy
+        missing = tuple(v for v in policy.versions if v not in on_disk)
+        if missing != model.missing_specific:
+            model.missing_specific = missing
+            if missing:
+                log.warning(
+                    "versions %s of %s requested by its policy are not under %s",
+                    list(missing),
+                    name,
+                    base,
+                )
+        self._reconcile_versions(model, on_disk, aspired_versions(set(on_disk), policy))
 
     def _reconcile_versions(self, model: ModelState, on_disk: dict, aspired: set[int]) -> None:
         to_load: list[VersionEntry] = []

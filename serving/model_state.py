@@ -52,6 +52,7 @@ class ModelState:
     versions: dict[int, VersionEntry] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
     active: bool = True
+    missing_specific: tuple[int, ...] = ()  # specific-policy versions absent on disk (warned)
 
     def available(self) -> list[int]:
         """Versions currently AVAILABLE, ascending."""

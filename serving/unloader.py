@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable
 
@@ -63,7 +64,10 @@ class DeferredUnloader:
                 del backend
         on_done()
 
-    def join(self) -> None:
-        """Wait until every released backend has been freed or force-unloaded."""
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until every released backend has been freed or force-unloaded (at most
+        ``timeout`` seconds overall); True if all were."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         for thread in list(self._threads):
-            thread.join()
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
