@@ -92,6 +92,7 @@ class HttpConnection:
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self._proto: _Proto | None = None
+        self.sent_at = 0.0  # loop time of the request in flight (0: idle)
 
     async def _connect(self) -> _Proto:
         loop = asyncio.get_running_loop()
@@ -103,13 +104,25 @@ class HttpConnection:
         if self._proto is None or self._proto.closed:
             self._proto = await self._connect()
         proto = self._proto
-        proto.waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        proto.waiter = loop.create_future()
+        self.sent_at = loop.time()
         proto.transport.write(request)  # type: ignore[union-attr]
         try:
             return await proto.waiter
         except BaseException:
             self.close()
             raise
+        finally:
+            self.sent_at = 0.0
+
+    def expire(self, now: float, timeout: float) -> None:
+        """Fail the request in flight with ``TimeoutError`` if it is older than ``timeout``
+        (called by a watchdog: cheaper than a timer per request)."""
+        proto = self._proto
+        if self.sent_at and now - self.sent_at > timeout and proto is not None and \
+                proto.waiter is not None and not proto.waiter.done():
+            proto.waiter.set_exception(TimeoutError(f"no answer within {timeout}s"))
 
     def close(self) -> None:
         """Drop the connection."""

@@ -63,21 +63,33 @@ class RestTarget:
         self.requests = [build_request("POST", self.host, self.port, path, b) for b in bodies]
         self.timeout = timeout
         self._conns: list[HttpConnection] = []
+        self._watchdog: asyncio.Task[None] | None = None
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(0.25, self.timeout / 4))
+            now = loop.time()
+            for conn in self._conns:
+                conn.expire(now, self.timeout)
 
     async def connect(self) -> HttpConnection:
+        if self._watchdog is None:
+            self._watchdog = asyncio.ensure_future(self._watch())
         conn = HttpConnection(self.host, self.port)
         self._conns.append(conn)
         return conn
 
     async def call(self, conn: HttpConnection, index: int) -> Outcome:
         request = self.requests[index % len(self.requests)]
-        async with asyncio.timeout(self.timeout):
-            status, body, used = await conn.send(request)
+        status, body, used = await conn.send(request)
         if status != 200:
             return Outcome(f"http_{status}", len(request), used)
         return Outcome("", len(request), used, body)
 
     async def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         for conn in self._conns:
             conn.close()
 

@@ -1,0 +1,133 @@
+"""How fast can ``clients bench`` drive a trivial endpoint on this machine, and does it agree
+with ``wrk``?
+
+Without ``--server`` it starts ``bench/clients_trivial_server.py`` (uvloop, fixed answer) in a
+subprocess and drives it; with ``--server URL --model NAME`` it drives a real TF-Serving REST
+endpoint with a client-resize predict body built by ``RestClient``. Either way it runs the
+bench engine's closed loop at each concurrency and, with ``--wrk``, ``wrk`` (Debian package)
+with the same body and concurrency, and prints requests/s and p50. Usage::
+
+    python bench/clients_ceiling.py [--seconds 5] [--concurrency 1,16,64] [--wrk] [--json OUT]
+    python bench/clients_ceiling.py --server http://127.0.0.1:8501 --model NAME --wrk
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from clients.bench_run import BenchConfig, measure
+from clients.bench_stats import summarize
+from clients.bench_targets import RestTarget
+
+HERE = Path(__file__).resolve().parent
+
+
+def start_server() -> tuple[subprocess.Popen, int]:
+    """The trivial endpoint in its own process (so it gets the other core)."""
+    port_file = Path(tempfile.mkdtemp()) / "port"
+    proc = subprocess.Popen([sys.executable, str(HERE / "clients_trivial_server.py"),
+                             str(port_file)])
+    for _ in range(100):
+        if port_file.exists():
+            return proc, int(port_file.read_text())
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("trivial server did not start")
+
+
+TRIVIAL_BODY = b'{"instances": [[1.0, 2.0]]}'
+
+
+def engine_point(url: str, path: str, body: bytes, concurrency: int, seconds: float) -> dict:
+    """One closed-loop point of the bench engine."""
+    import uvloop
+
+    target = RestTarget(url, path, [body])
+    cfg = BenchConfig(warmup=1.0, duration=seconds, window=seconds / 3, stability=0.0)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        windows, _, _ = runner.run(measure(target, concurrency, None, cfg))
+    merged = summarize(windows)
+    pct = merged.percentiles()
+    return {"tool": "clients bench", "concurrency": concurrency,
+            "requests_per_s": merged.throughput, "p50_ms": pct["p50"] * 1000,
+            "p99_ms": pct["p99"] * 1000, "errors": dict(merged.errors)}
+
+
+def wrk_point(url: str, path: str, body: bytes, concurrency: int,
+              seconds: float) -> dict | None:
+    """``wrk -t1 -c C -d S`` with the same POST body, or ``None`` without wrk."""
+    if shutil.which("wrk") is None:
+        return None
+    tmp = Path(tempfile.mkdtemp())
+    (tmp / "body.json").write_bytes(body)
+    script = tmp / "post.lua"
+    script.write_text('wrk.method = "POST"\n'
+                      f'local f = io.open("{tmp / "body.json"}", "rb")\n'
+                      'wrk.body = f:read("*a")\nf:close()\n'
+                      'wrk.headers["Content-Type"] = "application/json"\n')
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "--latency",
+                          "-s", str(script), url + path],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p50.group(2)]
+    return {"tool": "wrk", "concurrency": concurrency, "requests_per_s": rps,
+            "p50_ms": float(p50.group(1)) * scale}
+
+
+def main() -> None:
+    """Parse arguments, run the points, print a table (and JSON when asked)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument("--wrk", action="store_true")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--server", help="a TF-Serving REST URL instead of the trivial one")
+    parser.add_argument("--model", default="m")
+    args = parser.parse_args()
+    proc = None
+    if args.server:
+        import numpy as np
+
+        from clients.rest import RestClient
+
+        url = args.server.rstrip("/")
+        client = RestClient(url, args.model)
+        image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        plan = client.plan([image], "client-resize")
+        body = client.encode_predict(plan.signature, {plan.input_alias: plan.groups[0].tensor},
+                                     None)
+        path = client.predict_path
+    else:
+        proc, port = start_server()
+        url, path, body = f"http://127.0.0.1:{port}", "/v1/models/m:predict", TRIVIAL_BODY
+    rows = []
+    try:
+        for c in (int(v) for v in args.concurrency.split(",")):
+            rows.append(engine_point(url, path, body, c, args.seconds))
+            if args.wrk:
+                row = wrk_point(url, path, body, c, args.seconds)
+                if row:
+                    rows.append(row)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(5)
+    for r in rows:
+        print(f"{r['tool']:>14}  c={r['concurrency']:<4} {r['requests_per_s']:10.0f} req/s  "
+              f"p50 {r['p50_ms']:.3f} ms")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
