@@ -79,10 +79,9 @@ class _Service:
     def __init__(self, core: ServingCore) -> None:
         self.core = core
 
-    async def _guard(self, context, api: str, request, handler):
+    async def _guard(self, context, api: str, model: str, handler):
         """Run ``handler``; count the request; turn a ``ServingError`` into a gRPC status."""
         started = time.perf_counter()
-        model = request.model_spec.name if request.HasField("model_spec") else ""
         try:
             response = await handler()
         except ServingError as err:
@@ -122,7 +121,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
                 from_numpy(arr, response.outputs[alias])
             return response
 
-        return await self._guard(context, "Predict", request, run)
+        return await self._guard(context, "Predict", request.model_spec.name, run)
 
     async def Classify(self, request, context):  # noqa: N802
         async def run():
@@ -137,7 +136,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
             _fill_classes(response.result, rows)
             return response
 
-        return await self._guard(context, "Classify", request, run)
+        return await self._guard(context, "Classify", request.model_spec.name, run)
 
     async def Regress(self, request, context):  # noqa: N802
         async def run():
@@ -152,7 +151,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
             _fill_regressions(response.result, values)
             return response
 
-        return await self._guard(context, "Regress", request, run)
+        return await self._guard(context, "Regress", request.model_spec.name, run)
 
     async def MultiInference(self, request, context):  # noqa: N802
         async def run():
@@ -184,7 +183,8 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
                     _fill_regressions(result.regression_result, outcome)
             return response
 
-        return await self._guard(context, "MultiInference", request, run)
+        model = request.tasks[0].model_spec.name if request.tasks else ""
+        return await self._guard(context, "MultiInference", model, run)
 
     async def GetModelMetadata(self, request, context):  # noqa: N802
         async def run():
@@ -204,7 +204,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
             response.metadata["signature_def"].Pack(self.core.signature_defs(served))
             return response
 
-        return await self._guard(context, "", request, run)
+        return await self._guard(context, "", "", run)
 
 
 class ModelService(_Service, model_service_pb2_grpc.ModelServiceServicer):
@@ -222,7 +222,7 @@ class ModelService(_Service, model_service_pb2_grpc.ModelServiceServicer):
                 entry.status.error_message = status.error_message
             return response
 
-        return await self._guard(context, "", request, run)
+        return await self._guard(context, "", "", run)
 
     async def HandleReloadConfigRequest(self, request, context):  # noqa: N802
         async def run():
@@ -237,12 +237,7 @@ class ModelService(_Service, model_service_pb2_grpc.ModelServiceServicer):
             await self.core.reload(configs)
             return model_management_pb2.ReloadConfigResponse()
 
-        return await self._guard(context, "", _NoSpec(), run)
-
-
-class _NoSpec:
-    def HasField(self, name: str) -> bool:  # noqa: N802 - mimics the protobuf API
-        return False
+        return await self._guard(context, "", "", run)
 
 
 class GrpcServer:

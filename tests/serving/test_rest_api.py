@@ -60,7 +60,10 @@ def test_classify_and_regress(rest):
 
 
 def test_classify_with_context_merges_features(rest):
-    body = '{"signature_name": "regress_x_to_y", "context": {"x": 10.0}, "examples": [{}, {"x": 2.0}]}'
+    body = (
+        '{"signature_name": "regress_x_to_y", "context": {"x": 10.0}, '
+        '"examples": [{}, {"x": 2.0}]}'
+    )
     assert rest.post("/v1/models/hp/versions/1:regress", body).json() == {"results": [7.0, 3.0]}
 
 
@@ -116,7 +119,8 @@ def test_metadata_has_the_signature_map_twice_nested(rest):
         ("GET", "/v1/models/hp:predict", None, 400, "Malformed request: GET /v1/models/hp:predict"),
         ("POST", "/v1/models/hp/version/1:predict", "{}", 400,
          "Malformed request: POST /v1/models/hp/version/1:predict"),
-        ("POST", "/v1/models/hp/metadata", "{}", 400, "Malformed request: POST /v1/models/hp/metadata"),
+        ("POST", "/v1/models/hp/metadata", "{}", 400,
+         "Malformed request: POST /v1/models/hp/metadata"),
         ("PUT", "/v1/models/hp:predict", "{}", 400, "Malformed request: PUT /v1/models/hp:predict"),
         ("POST", "/v1/models/hp/versions/99999999999999999999:predict", "{}", 400,
          "Failed to convert version: 99999999999999999999 to numeric."),
@@ -165,7 +169,8 @@ def test_url_decoding_case_insensitive_routes_and_trailing_garbage(rest):
 
 def test_nan_infinity_and_float_formatting(rest):
     reply = rest.post(
-        "/v1/models/hp/versions/1:predict", '{"inputs": [NaN, Infinity, -Infinity, 17999996, 0.1, 1e39]}'
+        "/v1/models/hp/versions/1:predict",
+        '{"inputs": [NaN, Infinity, -Infinity, 17999996, 0.1, 1e39]}',
     )
     assert reply.body == (
         b'{\n    "outputs": [\n        NaN,\n        Infinity,\n        -Infinity,\n'
@@ -198,4 +203,5 @@ def test_prometheus_page_counts_requests(rest):
     assert ':tensorflow:serving:request_count{model_name="hp",status="OK"}' in text
     assert ':tensorflow:serving:request_count{model_name="half",status="NOT_FOUND"}' in text
     assert "# TYPE :tensorflow:serving:request_latency histogram" in text
-    assert 'request_latency_bucket{model_name="hp",API="predict",entrypoint="REST",le="+Inf"}' in text
+    bucket = 'request_latency_bucket{model_name="hp",API="predict",entrypoint="REST",le="+Inf"}'
+    assert bucket in text
