@@ -44,6 +44,11 @@ def format_decimal(value: float, single: bool = True) -> str:
     """One float as ``WriteDecimal<float>`` (``single``) or ``WriteDecimal<double>`` writes it."""
     if not math.isfinite(value):
         return _non_finite(value)
+    if single:
+        with np.errstate(over="ignore"):
+            value = float(np.float32(value))
+        if not math.isfinite(value):
+            return _non_finite(value)
     text = format(value, ".6g")
     back = float(text)
     if (np.float32(back) != np.float32(value)) if single else (back != value):
