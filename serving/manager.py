@@ -111,7 +111,8 @@ class ModelManager:
 
     def model_names(self) -> list[str]:
         """Names of the currently configured models."""
-        return sorted(name for name, m in self._models.items() if m.active)
+        with self._lock:
+            return sorted(name for name, m in self._models.items() if m.active)
 
     def poll_once(self) -> None:
         """Re-scan every configured model now (what the polling thread does)."""

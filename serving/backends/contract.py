@@ -150,10 +150,15 @@ def top_k_heads(probabilities: np.ndarray, contract: Contract) -> dict[str, np.n
     """The four predict outputs from probabilities, with ``tf.math.top_k``'s tie order."""
     probs = np.asarray(probabilities, dtype=np.float32)
     ids = np.argsort(-probs, axis=1, kind="stable")[:, : contract.top_k]
-    labels = _label_array(contract.labels)
+    rows = _rows(probs.shape[0])
     return {
         "probabilities": probs,
-        "top_k_scores": np.take_along_axis(probs, ids, axis=1),
+        "top_k_scores": probs[rows, ids],
         "top_k_ids": ids.astype(np.int64),
-        "top_k_classes": labels[ids] if ids.size else np.zeros(ids.shape, dtype=object),
+        "top_k_classes": _label_array(contract.labels)[ids],
     }
+
+
+@functools.lru_cache(maxsize=256)
+def _rows(n: int) -> np.ndarray:
+    return np.arange(n)[:, None]

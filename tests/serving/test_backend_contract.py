@@ -172,3 +172,17 @@ def test_corrupt_or_missing_model_file(version_dir, tmp_path, platform, filename
     (tmp_path / filename).write_bytes(data[: len(data) // 3])
     with pytest.raises(FailedPrecondition, match=f"cannot load {filename}"):
         create_backend(platform).load(tmp_path)
+
+
+def test_top_k_heads_match_tf_top_k_on_ties():
+    import tensorflow as tf
+
+    from serving.backends.contract import Contract, top_k_heads
+
+    contract = Contract(4, 5, 3, "image", ("a", "b", "c", "d", "e"), "model.onnx", ())
+    probs = np.array([[0.1, 0.3, 0.3, 0.2, 0.1], [0.2, 0.2, 0.2, 0.2, 0.2]], np.float32)
+    heads = top_k_heads(probs, contract)
+    want = tf.math.top_k(probs, k=3)
+    np.testing.assert_array_equal(heads["top_k_ids"], want.indices.numpy())
+    np.testing.assert_array_equal(heads["top_k_scores"], want.values.numpy())
+    assert heads["top_k_classes"].tolist() == [[b"b", b"c", b"d"], [b"a", b"b", b"c"]]

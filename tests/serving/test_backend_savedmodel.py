@@ -20,17 +20,19 @@ def half_plus_two(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def two_inputs(tmp_path_factory):
-    """A model with inputs ``a`` ``[-1,2]`` and ``b`` ``[-1]``: ``d = a[:,0] - b``."""
+    """A model with inputs ``a`` ``[-1,2]`` and ``b`` ``[-1]``: ``d = a[:,0] - b``.
+
+    The arguments are declared ``b, a`` so positional order differs from alias order."""
     import tensorflow as tf
 
     class TwoInputs(tf.Module):
         @tf.function(
             input_signature=[
-                tf.TensorSpec([None, 2], tf.float32, name="a"),
                 tf.TensorSpec([None], tf.float32, name="b"),
+                tf.TensorSpec([None, 2], tf.float32, name="a"),
             ]
         )
-        def diff(self, a, b):
+        def diff(self, b, a):
             return {"d": a[:, 0] - b, "s": a[:, 1] + b}
 
     module = TwoInputs()
