@@ -18,7 +18,7 @@ from exporter.config import (
     parse_list,
     parse_thresholds,
 )
-from exporter.errors import ExportError
+from exporter.errors import ExportError, ParityError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 _state = {"debug": False}
@@ -36,6 +36,8 @@ def _run(call: Callable[[], Any]) -> Any:
     except (ExportError, ValueError) as exc:
         if _state["debug"]:
             raise
+        if isinstance(exc, ParityError) and exc.report is not None:
+            typer.echo(exc.report.table())
         _fail(str(exc))
     except Exception as exc:
         if _state["debug"]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ExportError(Exception):
     """A user-facing problem. ``str()`` is the whole message: what was wrong and what is
@@ -18,7 +20,12 @@ class ConversionError(ExportError):
 
 
 class ParityError(ExportError):
-    """One or more formats fell short of their parity threshold; nothing was published."""
+    """One or more formats fell short of their parity threshold; nothing was published.
+    ``report`` is the full ``ParityReport`` (for printing the table)."""
+
+    def __init__(self, message: str, report: Any = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class PublishError(ExportError):

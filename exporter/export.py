@@ -139,7 +139,7 @@ def export_run(config: ExportConfig) -> ExportResult:
         timings["verify"] = time.perf_counter() - start
         if not parity.passed:
             raise ParityError(
-                "not published: " + "; ".join(f.shortfall() for f in parity.failures())
+                "not published: " + "; ".join(f.shortfall() for f in parity.failures()), parity
             )
         if not any(f.family == "savedmodel" for f in formats):
             _drop_savedmodel(staging)

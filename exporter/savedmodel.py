@@ -32,6 +32,17 @@ def mark_classify_signature(export_dir: Path, signature: str = "classify") -> No
     tmp = pb_path.with_suffix(".pb.tmp")
     tmp.write_bytes(proto.SerializeToString())
     tmp.replace(pb_path)
+    refresh_fingerprint(Path(export_dir))
+
+
+def refresh_fingerprint(export_dir: Path) -> None:
+    """Recompute ``fingerprint.pb`` after saved_model.pb changed (its checksum covers it)."""
+    from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
+
+    path = export_dir / "fingerprint.pb"
+    tmp = path.with_suffix(".pb.tmp")
+    tmp.write_bytes(fingerprinting.CreateFingerprintDef(str(export_dir)))
+    tmp.replace(path)
 
 
 def write_savedmodel(

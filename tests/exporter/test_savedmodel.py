@@ -152,6 +152,17 @@ def test_warmup_file_holds_predict_requests(version_dir: Path) -> None:
     assert max(tf.make_ndarray(x.predict_log.request.inputs["image"]).shape[0] for x in logs) > 1
 
 
+def test_fingerprint_matches_patched_graph(version_dir: Path) -> None:
+    import tensorflow as tf
+    from tensorflow.core.protobuf import fingerprint_pb2
+    from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
+
+    fresh = fingerprint_pb2.FingerprintDef()
+    fresh.ParseFromString(fingerprinting.CreateFingerprintDef(str(version_dir)))
+    stored = tf.saved_model.experimental.read_fingerprint(str(version_dir))
+    assert stored.saved_model_checksum == fresh.saved_model_checksum
+
+
 def test_no_training_only_ops(version_dir: Path) -> None:
     from tensorflow.core.protobuf import saved_model_pb2
 
