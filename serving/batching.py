@@ -75,13 +75,12 @@ class _Queue:
 
     def add(self, inputs: dict[str, np.ndarray], rows: int) -> asyncio.Future:
         shape_key = tuple(sorted((k, v.dtype.str, v.shape[1:]) for k, v in inputs.items()))
-        tail = self.batches[-1] if self.batches else None
-        if (
-            tail is None
-            or tail.closed
-            or tail.shape_key != shape_key
-            or tail.size + rows > self.options.max_batch_size
-        ):
+        tail = None
+        for batch in reversed(self.batches):  # the newest open batch of the same shapes
+            if not batch.closed and batch.shape_key == shape_key:
+                tail = batch
+                break
+        if tail is None or tail.size + rows > self.options.max_batch_size:
             if tail is not None:
                 tail.closed = True
             if len(self.batches) >= self.options.max_enqueued_batches:

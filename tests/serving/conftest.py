@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.serving.half_plus_two import write_half_plus
@@ -122,3 +123,105 @@ def rest(server) -> Iterator[RestClient]:
     client = RestClient(server["rest"])
     yield client
     client.close()
+
+
+class FakeBackend:
+    """0.5 * x + offset in numpy (no TensorFlow session), recording every batch it runs."""
+
+    platform = "tensorflow"
+
+    def __init__(self, offset: float = 2.0, delay: float = 0.0) -> None:
+        self.offset, self.delay = offset, delay
+        self.batches: list[int] = []
+
+    def signature_defs(self):
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        defs = get_model_metadata_pb2.SignatureDefMap()
+        signature = defs.signature_def["serving_default"]
+        signature.method_name = "tensorflow/serving/predict"
+        signature.inputs["x"].name, signature.inputs["x"].dtype = "x:0", 1
+        signature.inputs["x"].tensor_shape.unknown_rank = True
+        signature.outputs["y"].name, signature.outputs["y"].dtype = "y:0", 1
+        signature.outputs["y"].tensor_shape.unknown_rank = True
+        return defs
+
+    def predict(self, signature_name, inputs, output_filter=()):
+        import time
+
+        from serving.errors import FailedPrecondition, InvalidArgument
+
+        if (signature_name or "serving_default") != "serving_default":
+            raise FailedPrecondition(f'Serving signature key "{signature_name}" not found.')
+        if set(inputs) != {"x"}:
+            raise InvalidArgument("input size does not match signature")
+        x = inputs["x"]
+        self.batches.append(int(x.shape[0]) if x.ndim else 0)
+        if self.delay:
+            time.sleep(self.delay)
+        return {"y": (0.5 * x + self.offset).astype(np.float32)}
+
+
+class FakeManager:
+    """Serves one FakeBackend as model ``m`` version 1 (the ModelManagerAPI subset)."""
+
+    def __init__(self, backend: FakeBackend) -> None:
+        from serving.servables import ServedVersion
+
+        self.served = ServedVersion("m", 1, "tensorflow", backend)
+
+    def resolve(self, name, version=None, label=None):
+        from serving.errors import NotFound
+
+        if name != "m" or version not in (None, 1) or label is not None:
+            raise NotFound(f"Servable not found for request: Latest({name})")
+        return self.served
+
+    def status(self, name, version=None):
+        from serving.servables import State, VersionStatus
+
+        return [VersionStatus(1, State.AVAILABLE)]
+
+    def reload_config(self, configs):
+        raise NotImplementedError
+
+
+class LoopThread:
+    """An asyncio loop on a daemon thread; ``run(coro)`` waits for the result."""
+
+    def __init__(self) -> None:
+        import asyncio
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro, timeout: float = 60.0):
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def fake_rest():
+    """A REST server over a slow FakeBackend (0.3 s per call), 1 s timeout, CORS on."""
+    from serving.core import ServingCore
+    from serving.http_server import HttpServer
+    from serving.rest import RestApi, RestOptions
+
+    backend = FakeBackend(delay=0.3)
+    core = ServingCore(FakeManager(backend))
+    core.signature_defs(core.resolve("m"))  # imports the protos (TensorFlow) before serving
+    loop = LoopThread()
+    api = RestApi(core, RestOptions(enable_cors=True, timeout_ms=1000))
+    http = HttpServer(api, max_request_bytes=10_000)
+    port = loop.run(http.start("127.0.0.1", 0))
+    yield {"port": port, "backend": backend, "http": http, "loop": loop}
+    loop.run(http.drain(5))
+    loop.close()
+    core.close()
