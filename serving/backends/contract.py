@@ -3,7 +3,9 @@
 ``export_report.json``'s ``contract`` block (docs/contracts.md section 2) says which file to
 load and which outputs it has. Around a model that only maps ``image`` float32 ``[N,S,S,3]``
 to ``probabilities`` ``[N,C]``, this module builds what the exporter's SavedModel offers:
-``serve_raw`` (uint8 images, contract resize), ``serve_bytes`` (JPEG/PNG/GIF/BMP bytes),
+``serve_raw`` (uint8 images, contract resize), ``serve_bytes`` (JPEG/PNG/GIF/BMP bytes;
+PNG/GIF/BMP decoded by PIL, which matches ``tf.io.decode_image`` exactly; JPEG by TensorFlow's
+decoder, because PIL's DCT differs from it),
 ``classify`` (tf.Example with ``image/encoded``) and the ``top_k_*`` heads.
 """
 
@@ -87,7 +89,21 @@ def read_contract(version_dir: Path, fmt: str) -> Contract | None:
     return contract
 
 
+def _decode_jpeg_like_tf(data: bytes) -> np.ndarray:
+    """JPEG through TensorFlow's decoder: the SavedModel's ``decode_image`` uses libjpeg's
+    fast integer DCT, while PIL uses the accurate one (pixels differ by up to ~13 levels)."""
+    import tensorflow as tf
+
+    try:
+        return tf.io.decode_jpeg(data, channels=3).numpy()
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as exc:
+        message = (exc.message or "").strip().splitlines() or [_UNKNOWN_FORMAT]
+        raise InvalidArgument(message[0]) from None
+
+
 def _decode_one(data: bytes, size: int) -> np.ndarray:
+    if data[:3] == b"\xff\xd8\xff":
+        return resize_bilinear(_decode_jpeg_like_tf(data), size)
     from PIL import Image, UnidentifiedImageError
 
     try:

@@ -166,14 +166,14 @@ def write_contract_version(base_path: Path, version: int, seed: int = 0) -> Path
     return target
 
 
-def png_bytes(image: np.ndarray) -> bytes:
-    """Encode an ``(H, W, 3)`` or ``(H, W)`` uint8 array as PNG."""
+def png_bytes(image: np.ndarray, fmt: str = "PNG") -> bytes:
+    """Encode an ``(H, W, 3)``, ``(H, W, 4)`` or ``(H, W)`` uint8 array (PNG unless ``fmt``)."""
     import io
 
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
+    Image.fromarray(image).save(buffer, format=fmt)
     return buffer.getvalue()
 
 

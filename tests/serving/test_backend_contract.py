@@ -42,7 +42,16 @@ def _images(seed: int = 0):
     raw = rng.integers(0, 256, (3, 20, 27, 3), dtype=np.uint8)
     grey = rng.integers(0, 256, (9, 11), dtype=np.uint8)
     rgba = rng.integers(0, 256, (16, 16, 4), dtype=np.uint8)
-    encoded = [png_bytes(raw[0]), png_bytes(grey), png_bytes(rgba), png_bytes(raw[2])]
+    smooth = np.linspace(0, 255, 24 * 30 * 3).reshape(24, 30, 3).astype(np.uint8)
+    encoded = [
+        png_bytes(raw[0]),
+        png_bytes(grey),
+        png_bytes(rgba),
+        png_bytes(smooth, "JPEG"),
+        png_bytes(grey, "JPEG"),
+        png_bytes(raw[2], "BMP"),
+        png_bytes(raw[1], "GIF"),
+    ]
     return raw, np.array(encoded, dtype=object)
 
 
