@@ -31,7 +31,7 @@ from serving.backends.signature_io import (
 )
 from serving.backends.synthetic_signatures import contract_signature_specs, signature_def_map
 from serving.codecs.resize import resize_bilinear
-from serving.errors import FailedPrecondition, InvalidArgument
+from serving.errors import FailedPrecondition, InvalidArgument, NotFound
 
 __all__ = ["ModelFileBackend"]
 
@@ -65,9 +65,7 @@ class ModelFileBackend(Backend):
         contract = read_contract(version_dir, self.file_format)
         path = version_dir / (contract.model_file if contract else f"model.{self.file_format}")
         if not path.is_file():
-            raise FailedPrecondition(
-                f"{path.name} not found in version directory {version_dir.name}"
-            )
+            raise NotFound(f"{path.name} not found in version directory {version_dir}")
         try:
             self._open(path)
         except (FailedPrecondition, InvalidArgument):

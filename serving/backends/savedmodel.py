@@ -24,7 +24,7 @@ from serving.backends.signature_io import (
     select_outputs,
     spec_from_signature_def,
 )
-from serving.errors import Code, FailedPrecondition, InvalidArgument, ServingError
+from serving.errors import Code, FailedPrecondition, InvalidArgument, NotFound, ServingError
 
 __all__ = ["SavedModelBackend", "read_signature_defs"]
 
@@ -47,9 +47,9 @@ def read_signature_defs(version_dir: Path, tags: Sequence[str] = ("serve",)) -> 
         elif pbtxt.is_file():
             text_format.Parse(pbtxt.read_text(encoding="utf-8"), saved_model)
         else:
-            raise FailedPrecondition(
-                f"No SavedModel found in {version_dir.name}: expected saved_model.pb or "
-                "saved_model.pbtxt"
+            raise NotFound(
+                "Could not find SavedModel .pb or .pbtxt at supplied export directory path: "
+                f"{version_dir}"
             )
     except (OSError, UnicodeDecodeError, DecodeError, text_format.ParseError) as exc:
         raise ServingError(f"Can't parse saved_model.pb as proto: {exc}", Code.DATA_LOSS) from None

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from serving.backends import create_backend
-from serving.errors import FailedPrecondition, InvalidArgument
+from serving.errors import FailedPrecondition, InvalidArgument, NotFound
 from tests.serving.contract_models import (
     IMAGE_SIZE,
     LABELS,
@@ -175,7 +175,7 @@ def test_plain_model_without_contract(version_dir, tmp_path, platform, filename)
     ("platform", "filename"), [("onnx", "model.onnx"), ("tflite", "model.tflite")]
 )
 def test_corrupt_or_missing_model_file(version_dir, tmp_path, platform, filename):
-    with pytest.raises(FailedPrecondition, match="not found"):
+    with pytest.raises(NotFound, match=f"{filename} not found in version directory"):
         create_backend(platform).load(tmp_path)
     data = (version_dir / filename).read_bytes()
     (tmp_path / filename).write_bytes(data[: len(data) // 3])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from serving.backends import BACKENDS, create_backend
-from serving.errors import FailedPrecondition, InvalidArgument, ServingError
+from serving.errors import FailedPrecondition, InvalidArgument, NotFound, ServingError
 from tests.serving.half_plus_two import write_half_plus
 
 
@@ -169,7 +169,7 @@ def test_corrupt_savedmodel_fails_to_load(tmp_path):
     (version / "saved_model.pb").write_bytes(b"\x00garbage")
     with pytest.raises(ServingError):
         create_backend("tensorflow").load(version)
-    with pytest.raises(FailedPrecondition, match="No SavedModel found"):
+    with pytest.raises(NotFound, match="Could not find SavedModel .pb or .pbtxt at supplied"):
         create_backend("tensorflow").load(tmp_path)
 
 
