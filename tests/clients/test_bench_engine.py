@@ -65,11 +65,11 @@ def test_open_loop_counts_queueing_delay_closed_loop_does_not() -> None:
 
 
 def test_hung_requests_count_as_timeouts() -> None:
-    cfg = BenchConfig(warmup=0.0, duration=0.9, window=0.3, stability=0.0, timeout=0.2)
+    cfg = BenchConfig(warmup=0.0, duration=1.5, window=0.5, stability=0.0, timeout=0.2)
     with StallServer() as srv:
-        srv.stall(1.5)
+        srv.stall(0.6)
         target = RestTarget(srv.url, "/v1/models/m:predict", [b"{}"], timeout=cfg.timeout)
         windows, _, _ = asyncio.run(measure(target, 2, None, cfg))
     merged = summarize(windows)
     assert merged.errors.get("timeout", 0) >= 1
-    assert merged.ok > 0  # the other connection kept going after the stalled one failed
+    assert merged.ok > 0  # after the stall, the workers reconnected and carried on
