@@ -14,6 +14,7 @@ from dataclasses import fields
 
 import typer
 
+from serving.errors import ServingError
 from serving.server_options import HELP, IGNORED, FlagError, ServerOptions, parse_flags
 
 __all__ = ["app", "main"]
@@ -51,7 +52,7 @@ def _serve(**values: str | None) -> None:
         from serving.app import run
 
         run(options)
-    except (FlagError, ValueError, OSError) as err:
+    except (FlagError, ServingError, ValueError, OSError) as err:
         if debug:
             raise
         typer.echo(f"serving serve: {err}", err=True)
