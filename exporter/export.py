@@ -30,6 +30,7 @@ from exporter.verify import evaluate_formats
 
 log = logging.getLogger(__name__)
 
+BIG_TFLITE_BYTES = 50 * 2**20
 SAVEDMODEL_ITEMS = ("saved_model.pb", "variables", "assets", "assets.extra", "fingerprint.pb")
 
 
@@ -91,6 +92,9 @@ def _write_all(ctx: WriteContext, formats: list[ExportFormat]) -> dict[str, floa
                 f"{fmt.name}: {type(exc).__name__}: {exc}".splitlines()[0]
             ) from exc
         timings[f"write_{fmt.name}"] = time.perf_counter() - start
+        if fmt.family == "tflite" and (ctx.staging / fmt.file).stat().st_size > BIG_TFLITE_BYTES:
+            size_mb = (ctx.staging / fmt.file).stat().st_size / 2**20
+            log.warning("%s is %.0f MB: large for a phone app", fmt.file, size_mb)
     return timings
 
 

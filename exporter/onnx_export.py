@@ -23,6 +23,19 @@ def _failing_ops(message: str) -> list[str]:
     return sorted(set(found))
 
 
+def _unconverted_ops(model_proto: Any) -> list[str]:
+    """TensorFlow ops tf2onnx could not translate (it logs them and leaves them in the graph
+    under their TensorFlow name, where no ONNX runtime can run them)."""
+    import onnx
+
+    def unknown(node: Any) -> bool:
+        if node.domain == "tf":
+            return True
+        return node.domain in ("", "ai.onnx") and not onnx.defs.has(node.op_type)
+
+    return sorted({node.op_type for node in model_proto.graph.node if unknown(node)})
+
+
 def convert_onnx(
     savedmodel_dir: Path, image_size: int, opset: int, metadata: dict[str, str]
 ) -> bytes:
@@ -49,9 +62,11 @@ def convert_onnx(
         where = f" (op: {', '.join(ops)})" if ops else ""
         first = text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
         raise ConversionError(f"ONNX conversion (opset {opset}) failed{where}: {first}") from exc
-    unconverted = [node.op_type for node in model_proto.graph.node if node.domain == "tf"]
+    unconverted = _unconverted_ops(model_proto)
     if unconverted:
-        raise ConversionError(f"ONNX conversion left TensorFlow ops: {sorted(set(unconverted))}")
+        raise ConversionError(
+            f"ONNX conversion (opset {opset}) failed: unsupported op: {', '.join(unconverted)}"
+        )
     for key, value in metadata.items():
         prop = model_proto.metadata_props.add()
         prop.key, prop.value = key, value

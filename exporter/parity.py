@@ -78,14 +78,21 @@ class ParityReport:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict, the ``parity`` block of export_report.json."""
+        """JSON-ready dict, the ``parity`` block of export_report.json; each format also gets
+        ``accuracy_drop`` (reference accuracy minus its accuracy) when labels are known."""
+        formats = []
+        for item in self.formats:
+            data = item.to_dict()
+            if item.accuracy is not None and self.reference_accuracy is not None:
+                data["accuracy_drop"] = self.reference_accuracy - item.accuracy
+            formats.append(data)
         return {
             "reference": self.reference,
             "data_source": self.data_source,
             "n_samples": self.n_samples,
             "reference_accuracy": self.reference_accuracy,
             "passed": self.passed,
-            "formats": [f.to_dict() for f in self.formats],
+            "formats": formats,
         }
 
     @classmethod

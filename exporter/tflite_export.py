@@ -67,9 +67,13 @@ def convert_tflite(
     except Exception as exc:  # ConverterError and friends
         text = str(exc)
         ops = _failing_ops(text)
-        where = f" (unsupported op: {', '.join(ops)})" if ops else ""
+        if ops:
+            raise ConversionError(
+                f"TFLite {precision} conversion failed (unsupported op: {', '.join(ops)}); "
+                "the model must use TFLite builtin ops only"
+            ) from exc
         first = text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
-        raise ConversionError(f"TFLite {precision} conversion failed{where}: {first}") from exc
+        raise ConversionError(f"TFLite {precision} conversion failed: {first}") from exc
 
 
 def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:

@@ -65,6 +65,7 @@ def test_report_roundtrip_and_table() -> None:
     assert [f.format for f in report.failures()] == ["x"]
     data = report.to_dict()
     assert data["passed"] is False and data["formats"][0]["passed"] is True
+    assert data["formats"][0]["accuracy_drop"] == 0.0
     again = ParityReport.from_dict(data)
     assert again.to_dict() == data
     table = report.table()
