@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import gc
 import shutil
+import threading
 import time
 
 import numpy as np
 import pytest
 
+from serving.backends import BACKENDS
+from serving.backends.base import Backend
 from serving.errors import Code, FailedPrecondition, InvalidArgument, NotFound
 from serving.manager import ModelManager
 from serving.model_config import ModelConfig, VersionPolicy
@@ -21,9 +24,9 @@ X = np.array([2.0], np.float32)
 
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory):
-    """SavedModels computing 0.5x + offset for offsets 1..4 (version N uses offset N)."""
+    """SavedModels computing 0.5x + offset for offsets 1..3 (version N uses offset N)."""
     root = tmp_path_factory.mktemp("templates")
-    return {offset: write_half_plus(root, offset, float(offset)) for offset in (1, 2, 3, 4)}
+    return {offset: write_half_plus(root, offset, float(offset)) for offset in (1, 2, 3)}
 
 
 @pytest.fixture
@@ -61,8 +64,11 @@ def answer(served) -> float:
 def wait_for(predicate, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        try:
+            if predicate():
+                return
+        except NotFound:  # the model has no versions yet
+            pass
         time.sleep(0.02)
     raise AssertionError("condition not reached in time")
 
@@ -271,3 +277,54 @@ def test_missing_base_path_is_logged_and_retried(templates, base):
         assert states(manager) == [(1, State.AVAILABLE)]
     finally:
         manager.stop()
+
+
+class GatedBackend(Backend):
+    """Loads only when the test opens the gate, so in-between states can be observed."""
+
+    platform = "tensorflow"
+    gate = threading.Event()
+
+    def load(self, version_dir):
+        assert self.gate.wait(10), "gate never opened"
+        self.version = int(version_dir.name)
+
+    def signature_defs(self):
+        return None
+
+    def predict(self, signature_name, inputs, output_filter=()):
+        return {"version": np.array([self.version])}
+
+
+def test_states_while_loading_and_new_loaded_before_old_unloaded(base, monkeypatch):
+    monkeypatch.setitem(BACKENDS, "tensorflow", GatedBackend)
+    GatedBackend.gate.clear()
+    for version in (1, 2):
+        (base / str(version)).mkdir(parents=True)
+    manager = ModelManager(
+        [ModelConfig("hp", base, version_policy=VersionPolicy.all())],
+        file_system_poll_wait_seconds=0,
+    )
+    starter = threading.Thread(target=manager.start)
+    starter.start()
+    wait_for(
+        lambda: manager.status("hp") and states(manager) == [(2, State.LOADING), (1, State.START)]
+    )
+    GatedBackend.gate.set()
+    starter.join()
+    assert states(manager) == [(2, State.AVAILABLE), (1, State.AVAILABLE)]
+
+    manager.reload_config([ModelConfig("hp", base)])  # latest only: 2 stays, 1 goes
+    wait_for(lambda: states(manager) == [(2, State.AVAILABLE), (1, State.END)])
+    GatedBackend.gate.clear()
+    (base / "3").mkdir()
+    poller = threading.Thread(target=manager.poll_once)
+    poller.start()
+    wait_for(lambda: manager.status("hp")[0].state == State.LOADING)
+    assert manager.resolve("hp").version == 2  # the old version serves while the new loads
+    assert manager.status("hp", 2)[0].state == State.AVAILABLE
+    GatedBackend.gate.set()
+    poller.join()
+    assert manager.resolve("hp").version == 3
+    wait_for(lambda: states(manager)[:2] == [(3, State.AVAILABLE), (2, State.END)])
+    manager.stop()
