@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from serving.codecs.json_parse import load_json_object
+from serving.codecs.json_parse import depth_guarded, load_json_object
 from serving.codecs.json_tensors import (
     body_guard,
     checked_tensor,
@@ -165,6 +165,7 @@ def _columnar(value: object, dtypes: Mapping[str, int], bools: int) -> dict[str,
     return out
 
 
+@depth_guarded
 def parse_predict_request(
     body: bytes, input_dtypes: Callable[[str], Mapping[str, int]]
 ) -> JsonPredictRequest:

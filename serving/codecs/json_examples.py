@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from serving.codecs.json_codec import read_signature_name
-from serving.codecs.json_parse import load_json_object
+from serving.codecs.json_parse import depth_guarded, load_json_object
 from serving.codecs.json_tensors import decode_b64, is_b64_object
 from serving.codecs.json_text import json_type, value_to_string
 from serving.codecs.tf_example import Feature, encode_example
@@ -95,6 +95,7 @@ def _example(value: object) -> bytes:
     return encode_example(features)
 
 
+@depth_guarded
 def parse_examples_request(body: bytes) -> ExamplesRequest:
     """Parse a ``:classify`` or ``:regress`` body with TF Serving's checks and messages."""
     doc = load_json_object(body)

@@ -7,15 +7,19 @@ are reported with rapidjson's wording and offset.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 import orjson
 
 from serving.errors import InvalidArgument
 
-__all__ = ["load_json_object", "loads_lenient"]
+__all__ = ["load_json_object", "loads_lenient", "depth_guarded"]
 
+T = TypeVar("T")
 _DECODER = json.JSONDecoder()
 _WS = re.compile(r"[ \t\n\r]*")
 _CHAR = re.compile(r"\(char (\d+)\)")
@@ -95,6 +99,19 @@ def loads_lenient(body: bytes) -> object:
     except RecursionError:
         raise InvalidArgument("JSON Parse error: Terminate parsing due to Handler error.") from None
     return value
+
+
+def depth_guarded(parse: Callable[..., T]) -> Callable[..., T]:
+    """Report JSON nested too deeply for Python's recursion as a client error."""
+
+    @functools.wraps(parse)
+    def wrapper(*args, **kwargs):
+        try:
+            return parse(*args, **kwargs)
+        except RecursionError:
+            raise InvalidArgument("JSON Value nested too deeply to be converted") from None
+
+    return wrapper
 
 
 def load_json_object(body: bytes) -> dict:

@@ -39,6 +39,7 @@ _INT_RANGES = {
     dt.DT_UINT64: (0, 2**64 - 1),
 }
 _FLOATS = (dt.DT_FLOAT, dt.DT_DOUBLE)
+MAX_RANK = 63  # numpy allows 64 dimensions; one is kept for the batch of row-format requests
 
 
 def is_b64_object(value: object) -> bool:
@@ -151,6 +152,10 @@ def _assemble(values: list, shape: list[int], dtype: int) -> np.ndarray:
 def checked_tensor(value: object, dtype: int) -> tuple[np.ndarray, int]:
     """Element-by-element conversion with TF Serving's errors; returns (tensor, leaf count)."""
     shape = dense_shape(value)
+    if len(shape) > MAX_RANK:
+        raise InvalidArgument(
+            f"JSON Value nested {len(shape)} lists deep; tensors have at most {MAX_RANK} dimensions"
+        )
     leaves: list = []
     _fill(value, 0, shape, dtype, leaves)
     if dtype == dt.DT_BOOL:
