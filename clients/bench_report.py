@@ -98,7 +98,7 @@ def write_png(path: Path, points: list[PointResult], title: str = "") -> None:
     for proto in sorted({p.protocol for p in points}):
         for load in ("closed", "open"):
             pts = sorted((p for p in points if p.protocol == proto and p.load == load),
-                         key=lambda p: p.throughput)
+                         key=lambda p: (p.concurrency or 0, p.rate or 0.0))
             if not pts:
                 continue
             for pct, colour in colours.items():

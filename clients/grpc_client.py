@@ -1,23 +1,28 @@
 """gRPC client for TF Serving's ``PredictionService`` / ``ModelService``.
 
-Uses the ``tensorflow-serving-api`` protos, which import TensorFlow (about 5-6 s cold on
-this machine, see docs/clients.md); they are imported lazily when a ``GrpcClient`` is
-created, never by ``import clients``. Message sizes are raised to 256 MiB both ways
-(gRPC's default receive limit is 4 MiB).
+The messages are the ``tensorflow-serving-api`` protos, loaded by ``clients.wire_protos``
+from the installed generated files without importing TensorFlow (about 0.15 s instead of
+5-6 s; see docs/clients.md). If that fails, the official modules are imported (they import
+TensorFlow). Either way nothing happens until a ``GrpcClient`` is created. Message sizes are
+raised to 256 MiB both ways (gRPC's default receive limit is 4 MiB).
 """
 
 from __future__ import annotations
 
+import logging
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from clients.base import PredictClient
 from clients.errors import MalformedResponse, ServerUnavailable, from_grpc_code
+from clients.wire_protos import MESSAGES, ProtoLoadError, load_messages
 from serving.codecs.tensor_proto import from_numpy, to_numpy
 
 __all__ = ["GrpcClient", "MAX_MESSAGE_BYTES", "channel_options"]
 
+log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
 
@@ -25,6 +30,23 @@ def channel_options(max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[st
     """Channel arguments: large messages both ways."""
     return [("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes)]
+
+
+def _messages() -> SimpleNamespace:
+    """TF Serving message classes: the TensorFlow-free loader, else the official modules."""
+    try:
+        return load_messages()
+    except ProtoLoadError as exc:
+        log.warning("%s; importing tensorflow_serving.apis (imports TensorFlow)", exc)
+        from tensorflow_serving.apis import (
+            get_model_metadata_pb2,
+            get_model_status_pb2,
+            predict_pb2,
+        )
+
+        modules = (predict_pb2, get_model_metadata_pb2, get_model_status_pb2)
+        return SimpleNamespace(**{name: next(getattr(m, name) for m in modules
+                                             if hasattr(m, name)) for name in MESSAGES})
 
 
 class GrpcClient(PredictClient):
@@ -37,23 +59,22 @@ class GrpcClient(PredictClient):
         super().__init__(model, version=version, label=label, timeout=timeout,
                          retries=retries, backoff=backoff, labels=labels)
         import grpc
-        from tensorflow_serving.apis import (
-            get_model_metadata_pb2,
-            get_model_status_pb2,
-            model_service_pb2_grpc,
-            predict_pb2,
-            prediction_service_pb2_grpc,
-        )
 
         self._grpc = grpc
-        self._pb = {"predict": predict_pb2, "metadata": get_model_metadata_pb2,
-                    "status": get_model_status_pb2}
+        self._msg = _messages()
         self.target = target.removeprefix("grpc://")
         self._channel = grpc.insecure_channel(self.target, options=channel_options(
             max_message_bytes))
-        self._predict_stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
-        self._model_stub = model_service_pb2_grpc.ModelServiceStub(self._channel)
+        m = self._msg
         self._raw_predict = self._channel.unary_unary(self.predict_method)  # bytes in/out
+        self._get_metadata = self._channel.unary_unary(
+            "/tensorflow.serving.PredictionService/GetModelMetadata",
+            request_serializer=m.GetModelMetadataRequest.SerializeToString,
+            response_deserializer=m.GetModelMetadataResponse.FromString)
+        self._get_status = self._channel.unary_unary(
+            "/tensorflow.serving.ModelService/GetModelStatus",
+            request_serializer=m.GetModelStatusRequest.SerializeToString,
+            response_deserializer=m.GetModelStatusResponse.FromString)
 
     def close(self) -> None:
         """Close the channel."""
@@ -83,7 +104,7 @@ class GrpcClient(PredictClient):
     def encode_predict(self, signature: str, inputs: dict[str, np.ndarray],
                        output_filter: list[str] | None) -> bytes:
         """A serialized ``PredictRequest`` (inputs as ``tensor_content``)."""
-        request = self._pb["predict"].PredictRequest()
+        request = self._msg.PredictRequest()
         self._spec(request.model_spec, signature)
         for alias, arr in inputs.items():
             from_numpy(arr, request.inputs[alias], tensor_content=True)
@@ -94,7 +115,7 @@ class GrpcClient(PredictClient):
     def decode_predict(self, raw: bytes, signature: str) -> dict[str, np.ndarray]:
         """Outputs from a serialized ``PredictResponse``."""
         try:
-            response = self._pb["predict"].PredictResponse.FromString(raw)
+            response = self._msg.PredictResponse.FromString(raw)
             return {k: to_numpy(v) for k, v in response.outputs.items()}
         except Exception as exc:  # protobuf DecodeError or a bad tensor
             raise MalformedResponse(f"predict answer not understood: {exc}") from exc
@@ -107,13 +128,12 @@ class GrpcClient(PredictClient):
     def _metadata_call(self) -> dict[str, Any]:
         from google.protobuf.json_format import MessageToDict
 
-        pb = self._pb["metadata"]
-        request = pb.GetModelMetadataRequest(metadata_field=["signature_def"])
+        request = self._msg.GetModelMetadataRequest(metadata_field=["signature_def"])
         self._spec(request.model_spec)
-        response = self._call(self._predict_stub.GetModelMetadata, request)
+        response = self._call(self._get_metadata, request)
         if "signature_def" not in response.metadata:
             raise MalformedResponse("metadata answer has no 'signature_def' entry")
-        sig_map = pb.SignatureDefMap()
+        sig_map = self._msg.SignatureDefMap()
         if not response.metadata["signature_def"].Unpack(sig_map):
             raise MalformedResponse("metadata 'signature_def' is not a SignatureDefMap")
         version = response.model_spec.version.value if response.model_spec.HasField(
@@ -126,8 +146,8 @@ class GrpcClient(PredictClient):
     def _status_call(self) -> dict[str, Any]:
         from google.protobuf.json_format import MessageToDict
 
-        request = self._pb["status"].GetModelStatusRequest()
+        request = self._msg.GetModelStatusRequest()
         self._spec(request.model_spec)
-        response = self._call(self._model_stub.GetModelStatus, request)
+        response = self._call(self._get_status, request)
         return MessageToDict(response, preserving_proto_field_name=True,
                              always_print_fields_with_no_presence=True)
