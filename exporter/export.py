@@ -88,6 +88,9 @@ def _write_all(ctx: WriteContext, formats: list[ExportFormat]) -> dict[str, floa
         except OSError as exc:
             raise PublishError(describe_os_error(exc, f"writing {fmt.file}")) from exc
         except Exception as exc:
+            if "No space left on device" in str(exc):  # TensorFlow's C++ file writers
+                message = f"disk full while writing {fmt.file}; nothing was published"
+                raise PublishError(message) from exc
             raise ConversionError(
                 f"{fmt.name}: {type(exc).__name__}: {exc}".splitlines()[0]
             ) from exc

@@ -60,6 +60,17 @@ def test_disk_full_is_reported_and_nothing_published(run_dir, tmp_path, monkeypa
     assert _leftovers(tmp_path / "tiny") == []
 
 
+def test_tensorflow_disk_full_is_reported(run_dir, tmp_path, monkeypatch) -> None:
+    def full(ctx) -> None:  # what tf.io / the SavedModel writer raise (not an OSError)
+        raise RuntimeError("write failed: No space left on device")
+
+    fmt = formats_module.REGISTRY["tflite"]
+    monkeypatch.setitem(formats_module.REGISTRY, "tflite", dataclasses.replace(fmt, write=full))
+    with pytest.raises(PublishError, match="disk full while writing model.tflite"):
+        export_run(quick_config(run_dir, tmp_path, families=("savedmodel", "tflite")))
+    assert _leftovers(tmp_path / "tiny") == []
+
+
 def test_parity_failure_names_format_and_shortfall(run_dir, tmp_path, monkeypatch) -> None:
     class Shuffled:
         def __init__(self, inner) -> None:
