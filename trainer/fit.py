@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 from collections.abc import Callable
@@ -102,6 +103,9 @@ def _fit(config: FitConfig, resume: bool, verbose: int,
     size = config.image_size or spec.default_size
     config = config.model_copy(update={"image_size": size})
     check_request(spec, size, config.weights, config.alpha)
+    if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise TrainerError("--tensorboard needs the tensorboard package, which is not "
+                           "installed (pip install tensorboard)")
     gpus = runtime.visible_gpus()
     precision = runtime.choose_precision(config.mixed_precision, gpus)
     xla = runtime.choose_xla(config.xla, gpus)

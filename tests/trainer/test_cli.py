@@ -3,6 +3,7 @@ clear line with exit code 1 for each bad input."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,15 @@ def test_fit_bad_input(tmp_path: Path, npz_path: Path, other_weights: Path, extr
     extra = [str(other_weights) if e == "WEIGHTS" else e for e in extra]
     args = ["fit", "--data", str(npz_path), "--out", str(tmp_path / "r"), *TINY, *extra]
     _one_line_error(_run(args), *fragments)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is not None,
+                    reason="tensorboard is installed")
+def test_tensorboard_without_package(tmp_path: Path, npz_path: Path) -> None:
+    result = _run(["fit", "--data", str(npz_path), "--out", str(tmp_path / "r"), *TINY,
+                   "--tensorboard"])
+    _one_line_error(result, "--tensorboard needs the tensorboard package")
+    assert not (tmp_path / "r").exists()
 
 
 def test_fit_missing_data(tmp_path: Path) -> None:

@@ -1,0 +1,97 @@
+"""Benchmark (not a test): fine-tune MobileNet alpha 0.25 with the real ImageNet weights on
+the shared CIFAR-10 images, the small_cnn baseline on the same data, and peak RSS at 128 vs
+224 px. Each run is a separate ``trainer fit`` process; wall time and peak RSS come from
+``os.wait4`` on that process, accuracy and images/s from its ``metrics.json``.
+
+Run from the repository root (paths are relative to it)::
+
+    python bench/train_mobilenet.py                 # everything (long: ~20+ min on 2 cores)
+    python bench/train_mobilenet.py --only mobilenet --epochs 1 --train-size 500   # smoke
+
+Prints one markdown table row per run and the exact command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DATA = "../shared/data/cifar10/train.npz"
+WEIGHTS = "../shared/data/weights/mobilenet_2_5_224_tf_no_top.h5"
+HEADER = ("| run | epochs | train images | wall s | train images/s | peak RSS MB "
+          "| best val acc |\n|---|---|---|---|---|---|---|")
+
+
+def mobilenet_args(size: int, epochs: int) -> list[str]:
+    """The fine-tuning recipe: whole network trainable from the start, BatchNorm kept in
+    inference mode (pretrained statistics), Adam with a small learning rate, flips."""
+    return ["--backbone", "mobilenet", "--alpha", "0.25", "--weights", WEIGHTS,
+            "--image-size", str(size), "--freeze", "none", "--batchnorm", "frozen",
+            "--optimizer", "adam", "--lr", "5e-4", "--augment", "flip",
+            "--epochs", str(epochs), "--batch-size", "32"]
+
+
+def small_cnn_args(epochs: int) -> list[str]:
+    """The tutorial baseline from scratch at 32 px."""
+    return ["--backbone", "small_cnn", "--weights", "none", "--optimizer", "adam",
+            "--lr", "1e-3", "--epochs", str(epochs), "--batch-size", "32"]
+
+
+def run(name: str, model_args: list[str], out_root: Path, train_size: int | None) -> str:
+    """Run one ``trainer fit`` process; return its markdown row."""
+    out = out_root / name
+    args = ["fit", "--data", DATA, "--val-split", "0.1", "--seed", "0", *model_args,
+            "--out", str(out), "--overwrite", "--quiet"]
+    if train_size:
+        args += ["--train-size", str(train_size)]
+    print(f"$ trainer {shlex.join(args)}", flush=True)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "trainer.cli", *args], env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        return f"| {name} | failed (exit {os.waitstatus_to_exitcode(status)}) |"
+    m = json.loads((out / "metrics.json").read_text())
+    rss_mb = usage.ru_maxrss / 1024  # Linux: KiB
+    return (f"| {name} | {m['epochs_run']} | {m['num_train']} | {wall:.0f} | "
+            f"{m['images_per_s']:.0f} | {rss_mb:.0f} | {m['best_val_accuracy']:.4f} |")
+
+
+def main() -> None:
+    """Parse options, run the selected benchmarks, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="mobilenet,small_cnn,rss",
+                        help="comma list of: mobilenet, small_cnn, rss")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--baseline-epochs", type=int, default=15)
+    parser.add_argument("--train-size", type=int, default=None)
+    parser.add_argument("--out", default="runs/bench")
+    opts = parser.parse_args()
+    if not Path(DATA).is_file():
+        sys.exit(f"error: {DATA} not found; run from the repository root next to ../shared")
+    only = set(opts.only.split(","))
+    out_root = Path(opts.out)
+    rows = []
+    if "mobilenet" in only:
+        rows.append(run("mobilenet_a025_128", mobilenet_args(128, opts.epochs), out_root,
+                        opts.train_size))
+    if "small_cnn" in only:
+        rows.append(run("small_cnn_32", small_cnn_args(opts.baseline_epochs), out_root,
+                        opts.train_size))
+    if "rss" in only:  # one short epoch each: peak RSS must not grow with the input size
+        for size in (128, 224):
+            rows.append(run(f"rss_mobilenet_{size}", mobilenet_args(size, 1), out_root,
+                            opts.train_size or 1000))
+    print(HEADER)
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
