@@ -14,7 +14,6 @@ import numpy as np
 
 from serving.codecs.json_parse import depth_guarded, load_json_object
 from serving.codecs.json_tensors import (
-    body_guard,
     checked_tensor,
     fast_tensor,
     is_b64_object,
@@ -126,7 +125,7 @@ def _rows_checked(instances: list, dtypes: Mapping[str, int]) -> dict[str, np.nd
     return {name: np.stack(parts) for name, parts in columns.items()}
 
 
-def _rows_fast(instances: list, dtypes: Mapping[str, int], bools: int) -> dict | None:
+def _rows_fast(instances: list, dtypes: Mapping[str, int]) -> dict | None:
     """Vectorised row path for regular numeric data; None when the checked path is needed."""
     names = sorted(dtypes)
     if _element_is_object(instances[0]):
@@ -140,14 +139,14 @@ def _rows_fast(instances: list, dtypes: Mapping[str, int], bools: int) -> dict |
         return None
     out = {}
     for name, column in columns.items():
-        tensor = fast_tensor(column, dtypes[name], bools)
+        tensor = fast_tensor(column, dtypes[name])
         if tensor is None:
             return None
         out[name] = tensor
     return out
 
 
-def _columnar(value: object, dtypes: Mapping[str, int], bools: int) -> dict[str, np.ndarray]:
+def _columnar(value: object, dtypes: Mapping[str, int]) -> dict[str, np.ndarray]:
     """``FillTensorMapFromInputsMap``: one tensor per signature input; extra keys ignored."""
     names = sorted(dtypes)
     if not isinstance(value, dict) or is_b64_object(value):
@@ -156,12 +155,12 @@ def _columnar(value: object, dtypes: Mapping[str, int], bools: int) -> dict[str,
                 "inputs is a plain value/list, but expecting an object as multiple input "
                 "tensors required as per tensorinfo_map"
             )
-        return {names[0]: to_tensor(value, dtypes[names[0]], bools)}
+        return {names[0]: to_tensor(value, dtypes[names[0]])}
     out = {}
     for name in names:
         if name not in value:
             raise InvalidArgument(f"Missing named input: {name} in 'inputs' object.")
-        out[name] = to_tensor(value[name], dtypes[name], bools)
+        out[name] = to_tensor(value[name], dtypes[name])
     return out
 
 
@@ -178,7 +177,6 @@ def parse_predict_request(
         raise InvalidArgument(
             f"Failed to get input map for signature: {signature_name or 'DEFAULT'}"
         )
-    bools = body_guard(body, doc)
     if "instances" in doc:
         if "inputs" in doc:
             raise InvalidArgument(
@@ -194,10 +192,10 @@ def parse_predict_request(
             raise InvalidArgument(
                 f"JSON Value: {value_to_string(doc)} No values in 'instances' array"
             )
-        tensors = _rows_fast(instances, dtypes, bools) or _rows_checked(instances, dtypes)
+        tensors = _rows_fast(instances, dtypes) or _rows_checked(instances, dtypes)
         return JsonPredictRequest(signature_name, tensors, True)
     if "inputs" in doc:
-        return JsonPredictRequest(signature_name, _columnar(doc["inputs"], dtypes, bools), False)
+        return JsonPredictRequest(signature_name, _columnar(doc["inputs"], dtypes), False)
     raise InvalidArgument("Missing 'inputs' or 'instances' key")
 
 
