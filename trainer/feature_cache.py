@@ -8,6 +8,8 @@ or the weights file's SHA-256), the image size, the pooling, the data fingerprin
 digest of the extractor's actual weight values, so a different random init or an
 ``--init-from`` backbone never hits another model's entry.
 
+There is no eviction: delete the directory to reclaim space.
+
 Concurrency: an entry is written to a temporary file in the cache directory and published
 with a hard link (``os.link`` fails if the name exists), so two runs racing on one key both
 compute, the first publishes and the loser reuses the published entry. Readers never see a
@@ -142,7 +144,14 @@ class _Corrupt(Exception):
     """A cache entry that must not be used (message: why)."""
 
 
-def _read_entry(path: Path, key: FeatureKey, rows: int) -> tuple[np.ndarray, float]:
+def _output_dim(extractor: Any) -> int | None:
+    """The extractor's feature width D, when it declares one."""
+    shape = getattr(extractor, "output_shape", None)
+    return int(shape[-1]) if shape and shape[-1] is not None else None
+
+
+def _read_entry(path: Path, key: FeatureKey, rows: int,
+                dim: int | None) -> tuple[np.ndarray, float]:
     """``(features, compute_seconds)`` of a verified entry; ``_Corrupt`` otherwise."""
     try:
         with np.load(path, allow_pickle=False) as entry:
@@ -152,8 +161,10 @@ def _read_entry(path: Path, key: FeatureKey, rows: int) -> tuple[np.ndarray, flo
         raise _Corrupt(f"unreadable: {type(exc).__name__}: {str(exc)[:120]}") from None
     if not isinstance(meta, dict) or meta.get("key") != asdict(key):
         raise _Corrupt("its key does not match")
-    if features.dtype != np.float32 or features.ndim != 2 or features.shape[0] != rows:
-        raise _Corrupt(f"shape {features.shape} {features.dtype}, expected ({rows}, D) float32")
+    if (features.dtype != np.float32 or features.ndim != 2 or features.shape[0] != rows
+            or (dim is not None and features.shape[1] != dim)):
+        raise _Corrupt(f"shape {features.shape} {features.dtype}, expected "
+                       f"({rows}, {dim or 'D'}) float32")
     if list(features.shape) != meta.get("shape"):
         raise _Corrupt(f"shape {features.shape} differs from the recorded {meta.get('shape')}")
     if hashlib.sha256(np.ascontiguousarray(features).tobytes()).hexdigest() != meta.get("sha256"):
@@ -191,10 +202,11 @@ def cached_features(extractor: Any, ds: ImageSet, key: FeatureKey, cache_dir: st
     exists, else computed with ``extractor`` and stored. ``cache_dir`` must be writable."""
     root = _checked_dir(cache_dir)
     path = root / f"{key.digest()}.npz"
+    dim = _output_dim(extractor)
     corrupt = False
     if path.exists():
         try:
-            features, seconds = _read_entry(path, key, len(ds))
+            features, seconds = _read_entry(path, key, len(ds), dim)
             log.info("feature cache hit: %s (%d x %d)", path.name, *features.shape)
             return CachedFeatures(features, True, path, seconds)
         except _Corrupt as exc:
@@ -207,7 +219,7 @@ def cached_features(extractor: Any, ds: ImageSet, key: FeatureKey, cache_dir: st
     if _publish(root, path, _entry_bytes(features, key, seconds), replace=corrupt):
         return CachedFeatures(features, False, path, seconds)
     try:  # another run published the same key first: reuse its entry
-        theirs, their_seconds = _read_entry(path, key, len(ds))
+        theirs, their_seconds = _read_entry(path, key, len(ds), dim)
         log.info("feature cache: another run stored %s first; reusing it", path.name)
         return CachedFeatures(theirs, False, path, their_seconds)
     except _Corrupt as exc:

@@ -117,14 +117,19 @@ def _rewrite(path: Path, features: np.ndarray, meta_changes: dict[str, Any]) -> 
         np.savez(handle, features=features, meta=np.array(json.dumps(meta)))
 
 
-CORRUPTIONS = {
-    "truncated": lambda p, f: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
-    "flipped_byte": lambda p, f: p.write_bytes(
-        (lambda b: b[:400] + bytes([b[400] ^ 0xFF]) + b[401:])(p.read_bytes())),
-    "checksum": lambda p, f: _rewrite(p, f + 1.0, {}),
-    "wrong_shape": lambda p, f: _rewrite(p, f[:5], {"shape": [5, f.shape[1]]}),
-    "wrong_key": lambda p, f: _rewrite(p, f, {"key": {"backbone": "other"}}),
-    "empty": lambda p, f: p.write_bytes(b""),
+CORRUPTIONS = {  # damage -> (how, the reason the log must give)
+    "truncated": (lambda p, f: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
+                  "unreadable"),
+    "flipped_byte": (lambda p, f: p.write_bytes(
+        (lambda b: b[:400] + bytes([b[400] ^ 0xFF]) + b[401:])(p.read_bytes())), "CRC"),
+    "checksum": (lambda p, f: _rewrite(p, f + 1.0, {}), "checksum mismatch"),
+    "wrong_rows": (lambda p, f: _rewrite(p, f[:5], {"shape": [5, f.shape[1]]}),
+                   "expected (24, 128)"),
+    "wrong_width": (lambda p, f: _rewrite(p, f[:, :7], {"shape": [f.shape[0], 7]}),
+                    "expected (24, 128)"),
+    "wrong_key": (lambda p, f: _rewrite(p, f, {"key": {"backbone": "other"}}),
+                  "key does not match"),
+    "empty": (lambda p, f: p.write_bytes(b""), "unreadable"),
 }
 
 
@@ -134,12 +139,14 @@ def test_corrupt_entry_is_detected_logged_and_recomputed(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     key = _key(split, images)
     good = cached_features(split.extractor, images, key, tmp_path)
-    CORRUPTIONS[damage](good.path, good.features)
+    how, reason = CORRUPTIONS[damage]
+    how(good.path, good.features)
     calls = _counting(monkeypatch)
     with caplog.at_level(logging.WARNING, logger="trainer.feature_cache"):
         again = cached_features(split.extractor, images, key, tmp_path)
     assert calls == [1] and not again.hit
-    assert any("is corrupt" in r.getMessage() for r in caplog.records)
+    assert any("is corrupt" in r.getMessage() and reason in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
     np.testing.assert_allclose(again.features, good.features, rtol=1e-6)
     assert cached_features(split.extractor, images, key, tmp_path).hit  # repaired on disk
 
