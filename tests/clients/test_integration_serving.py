@@ -42,7 +42,7 @@ def _export(run: Path, base: Path, version: int, seed: int, steps: int) -> None:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """(rest_url, grpc_target, run_dir_v1, base) of a running server."""
+    """(rest_url, grpc_target, run_dir_v1, model_base_path) of a running server."""
     root = tmp_path_factory.mktemp("served")
     base = root / "models"
     _export(root / "run1", base, 1, seed=0, steps=30)
@@ -68,7 +68,8 @@ def served(tmp_path_factory):
         if not port_file.exists():
             pytest.fail(f"server did not start: {(root / 'server.log').read_text()[-2000:]}")
         ports = json.loads(port_file.read_text())
-        yield f"http://127.0.0.1:{ports['rest']}", f"127.0.0.1:{ports['grpc']}", root / "run1"
+        yield (f"http://127.0.0.1:{ports['rest']}", f"127.0.0.1:{ports['grpc']}", root / "run1",
+               base / "tiny")
     finally:
         proc.terminate()
         proc.wait(30)
@@ -82,7 +83,7 @@ def val(served):
 
 
 def test_modes_and_protocols_agree(served, val) -> None:
-    rest_url, target, _ = served
+    rest_url, target, *_ = served
     x, _ = val
     answers = {}
     for proto, client in (("rest", RestClient(rest_url, "tiny", version=1)),
@@ -101,7 +102,7 @@ def test_client_resize_matches_keras_in_process(served, val) -> None:
     import keras
     import tensorflow as tf
 
-    rest_url, _, run1 = served
+    rest_url, _, run1, _ = served
     x, _ = val
     model = keras.saving.load_model(run1 / "model.keras", safe_mode=True)
     ref = model.predict(tf.image.resize(tf.cast(x, tf.float32), (48, 48)).numpy(), verbose=0)
@@ -116,7 +117,7 @@ def test_evaluate_equals_offline_accuracy(served, val) -> None:
     import keras
     import tensorflow as tf
 
-    rest_url, target, run1 = served
+    rest_url, target, run1, _ = served
     x, y = val
     model = keras.saving.load_model(run1 / "model.keras", safe_mode=True)
     offline = float((model.predict(tf.image.resize(tf.cast(x, tf.float32), (48, 48)).numpy(),
@@ -133,7 +134,7 @@ def test_evaluate_equals_offline_accuracy(served, val) -> None:
 
 
 def test_version_and_label_routing(served, val) -> None:
-    rest_url, target, _ = served
+    rest_url, target, *_ = served
     x, _ = val
     probs = {}
     for name, client in (("v1", RestClient(rest_url, "tiny", version=1)),
@@ -149,7 +150,7 @@ def test_version_and_label_routing(served, val) -> None:
 
 
 def test_errors_carry_server_messages(served, val) -> None:
-    rest_url, target, _ = served
+    rest_url, target, *_ = served
     x, _ = val
     for client in (RestClient(rest_url, "nope"), GrpcClient(target, "nope")):
         with pytest.raises(ModelNotFound, match="nope"):
@@ -167,14 +168,20 @@ def test_bench_short_sweep(served, tmp_path: Path) -> None:
 
     from clients.cli import app
 
-    rest_url, target, _ = served
+    rest_url, target, _, base = served
     out = tmp_path / "bench.json"
     res = CliRunner().invoke(app, [
         "bench", "--server", rest_url, "--grpc", target, "--model", "tiny", "--batch-size",
         "4", "--concurrency", "1,2", "--warmup", "1.0", "--duration", "3", "--window", "1.0",
-        "--json", str(out)])
+        "--baseline", str(base), "--json", str(out)])
     assert res.exit_code == 0, res.output
-    points = json.loads(out.read_text())["points"]
+    doc = json.loads(out.read_text())
+    baseline = doc["meta"]["baseline"]
+    assert baseline["signature"] == "serving_default" and baseline["batch_size"] == 4
+    assert baseline["model_dir"] == str(base) and baseline["calls"] >= 5
+    assert set(baseline["server_added_p50_ms"]) == {"rest", "grpc"}
+    assert "in-proc" in res.stdout
+    points = doc["points"]
     assert len(points) == 4
     for p in points:
         assert p["requests_ok"] > 0 and p["errors"] == {}, points
