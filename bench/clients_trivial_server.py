@@ -20,10 +20,12 @@ class TrivialHttp(asyncio.Protocol):
     """Answers each complete request (headers + Content-Length body) with ``RESPONSE``."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Start with an empty buffer."""
         self.transport = transport
         self.buf = bytearray()
 
     def data_received(self, data: bytes) -> None:
+        """Answer every complete request in the buffer."""
         self.buf += data
         while True:
             end = self.buf.find(b"\r\n\r\n")

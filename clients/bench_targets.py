@@ -74,6 +74,7 @@ class RestTarget:
                 conn.expire(now, self.timeout)
 
     async def connect(self) -> HttpConnection:
+        """A new keep-alive connection (connects on first send); starts the watchdog."""
         if self._watchdog is None:
             self._watchdog = asyncio.ensure_future(self._watch())
         conn = HttpConnection(self.host, self.port)
@@ -81,6 +82,7 @@ class RestTarget:
         return conn
 
     async def call(self, conn: HttpConnection, index: int) -> Outcome:
+        """POST request ``index`` (round-robin over the batches) and read the answer."""
         request = self.requests[index % len(self.requests)]
         status, body, used = await conn.send(request)
         if status != 200:
@@ -88,6 +90,7 @@ class RestTarget:
         return Outcome("", len(request), used, body)
 
     async def close(self) -> None:
+        """Stop the watchdog and close every connection."""
         if self._watchdog is not None:
             self._watchdog.cancel()
         for conn in self._conns:
@@ -107,6 +110,7 @@ class GrpcTarget:
         self._next = 0
 
     async def connect(self) -> Any:
+        """A Predict callable on one of up to ``channels`` shared channels."""
         import grpc
 
         from clients.grpc_client import channel_options
@@ -119,6 +123,7 @@ class GrpcTarget:
         return self._calls[(self._next - 1) % len(self._calls)]
 
     async def call(self, conn: Any, index: int) -> Outcome:
+        """Send request ``index`` as raw bytes; a gRPC error becomes ``grpc_<CODE>``."""
         import grpc
 
         body = self.bodies[index % len(self.bodies)]
@@ -129,6 +134,7 @@ class GrpcTarget:
         return Outcome("", len(body), len(answer), answer)
 
     async def close(self) -> None:
+        """Close the channels."""
         for channel in self._channels:
             await channel.close()
 

@@ -62,7 +62,12 @@ ImageLike = np.ndarray | bytes | ImageItem
 
 
 def as_items(images: ImageLike | Iterable[ImageLike]) -> list[ImageItem]:
-    """Accept one image, a batch array ``(N, H, W, C)``, or a sequence of arrays/bytes."""
+    """Accept one image, a batch array ``(N, H, W, C)``, or a sequence of arrays/bytes.
+
+    A 3-D array whose last axis is 1, 3 or 4 is one ``(H, W, C)`` image; any other 3-D array
+    is a batch of grey ``(N, H, W)`` images (pass grey batches as ``(N, H, W, 1)`` to be
+    unambiguous).
+    """
     if isinstance(images, ImageItem | bytes):
         images = [images]
     elif isinstance(images, np.ndarray):
