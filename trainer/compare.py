@@ -183,6 +183,7 @@ def plot_comparison(table: ComparisonTable, png_path: str | Path,
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     try:
@@ -194,6 +195,7 @@ def plot_comparison(table: ComparisonTable, png_path: str | Path,
             if run.phase2_epoch is not None:
                 ax.axvline(run.phase2_epoch - 0.5, color=line.get_color(), ls=":", lw=1)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("validation accuracy")
         ax.set_title(title)
         ax.grid(alpha=0.3)
