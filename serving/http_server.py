@@ -27,6 +27,7 @@ _REASONS = {
     503: "Service Unavailable", 504: "Gateway Timeout",
 }
 _MAX_PIPELINED = 64  # parsed-but-unanswered requests before we stop reading
+_LINGER_SECONDS = 2.0  # how long a rejected connection keeps draining input
 
 
 @dataclass
@@ -94,7 +95,12 @@ class _Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
-            self._reject(413 if self.too_large else 400, b"")
+            if self.too_large:
+                limit = self.server.max_request_bytes
+                message = f"Request body is larger than --max_request_bytes ({limit} bytes)"
+                self._reject(413, b'{\n    "error": "' + message.encode() + b'"\n}', True)
+            else:
+                self._reject(400, b"", False)
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -132,10 +138,11 @@ class _Connection(asyncio.Protocol):
             self.transport.pause_reading()
 
     # -- responses -------------------------------------------------------------------------
-    def _reject(self, status: int, body: bytes) -> None:
+    def _reject(self, status: int, body: bytes, json_body: bool) -> None:
         """Answer a protocol-level error after the queued requests, then close."""
         self.closing = True
-        self.queue.put_nowait(HttpResponse(status, body, [("Content-Type", "text/plain")], True))
+        kind = "application/json" if json_body else "text/plain"
+        self.queue.put_nowait(HttpResponse(status, body, [("Content-Type", kind)], True))
         self.queue.put_nowait(None)
 
     async def _serve(self) -> None:
@@ -147,8 +154,8 @@ class _Connection(asyncio.Protocol):
             if item is None:
                 break
             if isinstance(item, HttpResponse):
-                self._write(item, keep_alive=False)
-                break
+                self._linger(item)
+                return
             self.busy = True
             self.server.in_flight += 1
             try:
@@ -169,6 +176,17 @@ class _Connection(asyncio.Protocol):
                 break
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
+
+    def _linger(self, response: HttpResponse) -> None:
+        """Send a protocol error, then keep discarding input briefly before closing, so the
+        client reads the answer instead of a connection reset while it is still sending."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(_encode(response, keep_alive=False))
+        if transport.can_write_eof():
+            transport.write_eof()
+        asyncio.get_running_loop().call_later(_LINGER_SECONDS, transport.close)
 
     def _write(self, response: HttpResponse, keep_alive: bool) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -190,6 +190,9 @@ def test_body_over_max_request_bytes_gets_413_and_server_lives(rest, server):
     big = RestClient(server["rest"])
     reply = big.post("/v1/models/hp:predict", b'{"instances": [' + b"1.0," * 400000 + b"1.0]}")
     assert reply.status == 413
+    assert reply.json() == {
+        "error": "Request body is larger than --max_request_bytes (1000000 bytes)"
+    }
     big.close()
     assert rest.post("/v1/models/hp/versions/1:predict", '{"instances": [2.0]}').status == 200
 
