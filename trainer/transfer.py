@@ -32,7 +32,7 @@ class InitReport:
     """What ``init_from_run`` copied."""
 
     source: Path
-    layers_loaded: int  # layers (nested ones counted individually) whose weights were copied
+    layers_loaded: int  # non-head layers matched and loaded (nested ones counted one by one)
     weights_loaded: int  # number of weight tensors copied
     head_layers_skipped: tuple[str, ...]
 
