@@ -121,3 +121,28 @@ def test_bundle_variant_and_refusals(version_dir: Path, tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "variant 'int4' not in" in _error_line(result)
+
+
+def test_verify_failure_exits_1_naming_format(version_dir: Path, monkeypatch) -> None:
+    import dataclasses
+
+    from exporter import formats as formats_module
+
+    class Shuffled:
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        def predict(self, x: np.ndarray) -> np.ndarray:
+            return np.roll(self.inner.predict(x), 1, axis=1)
+
+        def describe(self) -> dict:
+            return self.inner.describe()
+
+    fmt = formats_module.REGISTRY["onnx"]
+    broken = dataclasses.replace(fmt, runner=lambda path: Shuffled(fmt.runner(path)))
+    monkeypatch.setitem(formats_module.REGISTRY, "onnx", broken)
+    result = cli.invoke(app, ["verify", str(version_dir), "--limit", "16"])
+    assert result.exit_code == 1
+    assert "FAIL" in result.stdout, result.stderr  # the table is still printed
+    line = _error_line(result)
+    assert line.startswith("error: onnx: top-1 agreement") and "< required 99.90%" in line
