@@ -78,6 +78,7 @@ def _calibration(run: RunInfo, config: ExportConfig) -> np.ndarray | None:
 
 
 def _write_all(ctx: WriteContext, formats: list[ExportFormat]) -> dict[str, float]:
+    """Write the SavedModel, then every other format from it; seconds per format."""
     timings = {}
     for fmt in [REGISTRY["savedmodel"], *[f for f in formats if f.family != "savedmodel"]]:
         start = time.perf_counter()
@@ -102,6 +103,7 @@ def _write_all(ctx: WriteContext, formats: list[ExportFormat]) -> dict[str, floa
 
 
 def _drop_savedmodel(staging: Path) -> None:
+    """Remove the SavedModel built only as the conversion source (not requested)."""
     for item in SAVEDMODEL_ITEMS:
         path = staging / item
         if path.is_dir():
@@ -127,15 +129,15 @@ def export_run(config: ExportConfig) -> ExportResult:
     staging = make_staging(base)
     try:
         ctx = WriteContext(
-            staging,
-            run,
-            model,
-            top_k,
-            config.opset,
-            config.name,
-            x,
-            config.warmup_requests,
-            calibration,
+            staging=staging,
+            run=run,
+            model=model,
+            top_k=top_k,
+            opset=config.opset,
+            model_name=config.name,
+            warmup_images=x,
+            warmup_requests=config.warmup_requests,
+            calibration=calibration,
         )
         timings = _write_all(ctx, formats)
         (staging / "labels.txt").write_text("\n".join(run.labels) + "\n")
