@@ -186,3 +186,28 @@ def test_bench_short_sweep(served, tmp_path: Path) -> None:
     for p in points:
         assert p["requests_ok"] > 0 and p["errors"] == {}, points
         assert p["checked"] > 0 and p["mismatched"] == 0
+
+
+@pytest.mark.parametrize(("label", "run_name"), [("stable", "run1"), ("canary", "run2")])
+def test_evaluate_equals_trainer_evaluate(served, val, tmp_path: Path, label: str,
+                                          run_name: str) -> None:
+    """The served accuracy equals ``trainer evaluate`` of the same model on the same file
+    (for both versions; v2 is trained for only 4 steps)."""
+    from clients.images import load_images
+    from trainer.evaluate import evaluate as trainer_evaluate
+
+    rest_url, target, run1, _ = served
+    run = run1.parent / run_name
+    x, y = val
+    data = tmp_path / "val.npz"
+    np.savez(data, x=x, y=y)
+    (tmp_path / "labels.txt").write_text((run / "labels.txt").read_text())
+    offline = trainer_evaluate(run, str(data), out=tmp_path / "trainer_eval")
+    images = load_images([data])
+    for client in (RestClient(rest_url, "tiny", label=label),
+                   GrpcClient(target, "tiny", label=label)):
+        for mode in MODES:
+            served_acc = evaluate(client, images, mode, batch_size=16)
+            assert abs(served_acc.accuracy - offline.top1) <= 0.001, (mode, served_acc.accuracy,
+                                                                      offline.top1)
+            assert served_acc.class_names == offline.labels
