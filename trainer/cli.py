@@ -114,6 +114,8 @@ def fit(
                    f"(epoch {m['best_epoch']})")
         typer.echo(f"params: {m['trainable_params']:,} trainable of {m['total_params']:,}; "
                    f"{m['train_time_s']:.1f} s, {m['images_per_s']} images/s")
+        if m["skipped_images"]:
+            typer.echo(f"skipped {m['skipped_images']} unreadable images")
 
 
 @app.command()

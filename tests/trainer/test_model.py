@@ -68,6 +68,17 @@ def test_mixed_precision_keeps_io_and_preprocessing_float32() -> None:
     assert model.outputs[0].dtype == "float32"
 
 
+def test_mixed_precision_compiles_with_loss_scaling() -> None:
+    import keras
+
+    from trainer.config import make_config
+    from trainer.training import compile_model
+
+    model = build_classifier("small_cnn", 3, 32, precision="mixed_float16")
+    compile_model(model, make_config(data="d", out="o"), steps_per_epoch=4, xla=False)
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+
+
 def test_small_cnn_freeze_counts() -> None:
     # conv1 3*3*3*32+32 = 896; fc1 (15*15*32)*100+100 = 720100; head 100*4+4 = 404
     model = build_classifier("small_cnn", 4, 32)
