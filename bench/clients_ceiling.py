@@ -53,13 +53,18 @@ def engine_point(url: str, path: str, body: bytes, concurrency: int, seconds: fl
 
     target = RestTarget(url, path, [body])
     cfg = BenchConfig(warmup=1.0, duration=seconds, window=seconds / 3, stability=0.0)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        windows, _, _ = runner.run(measure(target, concurrency, None, cfg))
+        windows, _, rec = runner.run(measure(target, concurrency, None, cfg))
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     merged = summarize(windows)
     pct = merged.percentiles()
+    sent = len(rec.lat) + sum(rec.errors.values())
     return {"tool": "clients bench", "concurrency": concurrency,
             "requests_per_s": merged.throughput, "p50_ms": pct["p50"] * 1000,
-            "p99_ms": pct["p99"] * 1000, "errors": dict(merged.errors)}
+            "p99_ms": pct["p99"] * 1000, "errors": dict(merged.errors),
+            "generator_cpu_share": cpu / wall,
+            "generator_cpu_us_per_request": 1e6 * cpu / sent if sent else None}
 
 
 def wrk_point(url: str, path: str, body: bytes, concurrency: int,
@@ -123,8 +128,11 @@ def main() -> None:
             proc.terminate()
             proc.wait(5)
     for r in rows:
+        extra = (f"  generator CPU {r['generator_cpu_share']:.0%} of a core, "
+                 f"<= {r['generator_cpu_us_per_request']:.0f} us/request"
+                 if "generator_cpu_share" in r else "")
         print(f"{r['tool']:>14}  c={r['concurrency']:<4} {r['requests_per_s']:10.0f} req/s  "
-              f"p50 {r['p50_ms']:.3f} ms")
+              f"p50 {r['p50_ms']:.3f} ms{extra}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 
