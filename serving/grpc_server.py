@@ -26,53 +26,13 @@ from tensorflow_serving.apis import (
 
 from serving.codecs.tensor_proto import TensorProtoError, from_numpy, to_numpy
 from serving.core import InferenceTask, ServingCore
-from serving.errors import GRPC_MESSAGE_LIMIT, InvalidArgument, ServingError, grpc_status_code
+from serving.errors import InvalidArgument, ServingError, grpc_status_code
+from serving.grpc_convert import fill_classes, fill_regressions, model_spec, read_examples, truncate
 
 __all__ = ["GrpcServer", "MAX_MESSAGE_BYTES"]
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 2**31 - 1
-
-
-def _truncate(message: str) -> str:
-    if len(message) > GRPC_MESSAGE_LIMIT:
-        return message[:GRPC_MESSAGE_LIMIT] + "...TRUNCATED"
-    return message
-
-
-def _spec(request):
-    """(name, version, label, signature_name) of a request's ``model_spec``."""
-    if not request.HasField("model_spec"):
-        raise InvalidArgument("Missing ModelSpec")
-    spec = request.model_spec
-    if not spec.name:
-        raise InvalidArgument("ModelSpec has no name specified.")
-    version = spec.version.value if spec.HasField("version") else None
-    label = spec.version_label or None
-    return spec.name, version, label, spec.signature_name
-
-
-def _examples(model_input) -> tuple[list[bytes], bytes | None]:
-    kind = model_input.WhichOneof("kind")
-    if kind == "example_list":
-        return [e.SerializeToString() for e in model_input.example_list.examples], None
-    if kind == "example_list_with_context":
-        wrapped = model_input.example_list_with_context
-        examples = [e.SerializeToString() for e in wrapped.examples]
-        return examples, wrapped.context.SerializeToString()
-    return [], None
-
-
-def _fill_classes(result, rows) -> None:
-    for row in rows:
-        classifications = result.classifications.add()
-        for label, score in row:
-            classifications.classes.add(label=label, score=score)
-
-
-def _fill_regressions(result, values) -> None:
-    for value in values:
-        result.regressions.add(value=value)
 
 
 class _Service:
@@ -94,7 +54,7 @@ class _Service:
             return response
         if api:
             self.core.metrics.record_request(model, api, "GRPC", code.name, 0.0)
-        await context.abort(grpc_status_code(code), _truncate(message))
+        await context.abort(grpc_status_code(code), truncate(message))
 
 
 class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -102,7 +62,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
 
     async def Predict(self, request, context):  # noqa: N802 - gRPC method names
         async def run():
-            name, version, label, signature_name = _spec(request)
+            name, version, label, signature_name = model_spec(request)
             served = self.core.resolve(name, version, label)
             inputs = {}
             for alias, proto in request.inputs.items():
@@ -125,30 +85,30 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
 
     async def Classify(self, request, context):  # noqa: N802
         async def run():
-            name, version, label, signature_name = _spec(request)
+            name, version, label, signature_name = model_spec(request)
             served = self.core.resolve(name, version, label)
-            examples, ctx = _examples(request.input)
+            examples, ctx = read_examples(request.input)
             rows = await self.core.classify(served, signature_name, examples, ctx)
             response = classification_pb2.ClassificationResponse()
             response.model_spec.name = name
             response.model_spec.version.value = served.version
             response.model_spec.signature_name = signature_name or "serving_default"
-            _fill_classes(response.result, rows)
+            fill_classes(response.result, rows)
             return response
 
         return await self._guard(context, "Classify", request.model_spec.name, run)
 
     async def Regress(self, request, context):  # noqa: N802
         async def run():
-            name, version, label, signature_name = _spec(request)
+            name, version, label, signature_name = model_spec(request)
             served = self.core.resolve(name, version, label)
-            examples, ctx = _examples(request.input)
+            examples, ctx = read_examples(request.input)
             values = await self.core.regress(served, signature_name, examples, ctx)
             response = regression_pb2.RegressionResponse()
             response.model_spec.name = name
             response.model_spec.version.value = served.version
             response.model_spec.signature_name = signature_name or "serving_default"
-            _fill_regressions(response.result, values)
+            fill_regressions(response.result, values)
             return response
 
         return await self._guard(context, "Regress", request.model_spec.name, run)
@@ -158,7 +118,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
             if not request.tasks:
                 raise InvalidArgument("Expected at least one task")
             first = request.tasks[0]
-            name, version, label, _ = _spec(first)
+            name, version, label, _ = model_spec(first)
             for task in request.tasks:
                 if task.model_spec.name != name:
                     raise InvalidArgument(
@@ -169,7 +129,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
             tasks = [
                 InferenceTask(t.model_spec.signature_name, t.method_name) for t in request.tasks
             ]
-            examples, ctx = _examples(request.input)
+            examples, ctx = read_examples(request.input)
             outcomes = await self.core.multi_inference(served, tasks, examples, ctx)
             response = inference_pb2.MultiInferenceResponse()
             for task, outcome in zip(tasks, outcomes, strict=True):
@@ -178,9 +138,9 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
                 result.model_spec.version.value = served.version
                 result.model_spec.signature_name = task.signature_name or "serving_default"
                 if task.method_name.endswith("classify"):
-                    _fill_classes(result.classification_result, outcome)
+                    fill_classes(result.classification_result, outcome)
                 else:
-                    _fill_regressions(result.regression_result, outcome)
+                    fill_regressions(result.regression_result, outcome)
             return response
 
         model = request.tasks[0].model_spec.name if request.tasks else ""
@@ -188,7 +148,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
 
     async def GetModelMetadata(self, request, context):  # noqa: N802
         async def run():
-            name, version, label, _ = _spec(request)
+            name, version, label, _ = model_spec(request)
             fields = list(request.metadata_field)
             if not fields:
                 raise InvalidArgument(
@@ -212,7 +172,7 @@ class ModelService(_Service, model_service_pb2_grpc.ModelServiceServicer):
 
     async def GetModelStatus(self, request, context):  # noqa: N802
         async def run():
-            name, version, _, _ = _spec(request)
+            name, version, _, _ = model_spec(request)
             response = get_model_status_pb2.GetModelStatusResponse()
             for status in self.core.status(name, version):
                 entry = response.model_version_status.add()
