@@ -74,6 +74,7 @@ class _Queue:
         self.dispatcher: asyncio.Task | None = None
 
     def add(self, inputs: dict[str, np.ndarray], rows: int) -> asyncio.Future:
+        """Queue one request; its future resolves to the request's slice of the outputs."""
         shape_key = tuple(sorted((k, v.dtype.str, v.shape[1:]) for k, v in inputs.items()))
         tail = None
         for batch in reversed(self.batches):  # the newest open batch of the same shapes

@@ -61,6 +61,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
     """Predict, Classify, Regress, MultiInference, GetModelMetadata."""
 
     async def Predict(self, request, context):  # noqa: N802 - gRPC method names
+        """PredictRequest -> PredictResponse (typed ``*_val`` outputs)."""
         async def run():
             name, version, label, signature_name = model_spec(request)
             served = self.core.resolve(name, version, label)
@@ -84,6 +85,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
         return await self._guard(context, "Predict", request.model_spec.name, run)
 
     async def Classify(self, request, context):  # noqa: N802
+        """ClassificationRequest -> ClassificationResponse."""
         async def run():
             name, version, label, signature_name = model_spec(request)
             served = self.core.resolve(name, version, label)
@@ -99,6 +101,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
         return await self._guard(context, "Classify", request.model_spec.name, run)
 
     async def Regress(self, request, context):  # noqa: N802
+        """RegressionRequest -> RegressionResponse."""
         async def run():
             name, version, label, signature_name = model_spec(request)
             served = self.core.resolve(name, version, label)
@@ -114,6 +117,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
         return await self._guard(context, "Regress", request.model_spec.name, run)
 
     async def MultiInference(self, request, context):  # noqa: N802
+        """Several classify/regress tasks of one model on the same input."""
         async def run():
             if not request.tasks:
                 raise InvalidArgument("Expected at least one task")
@@ -147,6 +151,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
         return await self._guard(context, "MultiInference", model, run)
 
     async def GetModelMetadata(self, request, context):  # noqa: N802
+        """The ``signature_def`` metadata of the resolved version."""
         async def run():
             name, version, label, _ = model_spec(request)
             fields = list(request.metadata_field)
@@ -171,6 +176,7 @@ class ModelService(_Service, model_service_pb2_grpc.ModelServiceServicer):
     """GetModelStatus and HandleReloadConfigRequest."""
 
     async def GetModelStatus(self, request, context):  # noqa: N802
+        """Every version's state, newest first (labels ignored)."""
         async def run():
             name, version, _, _ = model_spec(request)
             response = get_model_status_pb2.GetModelStatusResponse()
@@ -185,6 +191,7 @@ class ModelService(_Service, model_service_pb2_grpc.ModelServiceServicer):
         return await self._guard(context, "", "", run)
 
     async def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+        """Replace the served model list with the request's ``model_config_list``."""
         async def run():
             from serving.model_config import model_configs_from_proto
 

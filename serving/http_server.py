@@ -43,6 +43,7 @@ class HttpRequest:
 
 @dataclass
 class HttpResponse:
+    """A response; ``close`` ends the connection after it."""
     status: int
     body: bytes
     headers: list[tuple[str, str]] = field(default_factory=list)
@@ -78,11 +79,13 @@ class _Connection(asyncio.Protocol):
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport) -> None:
+        """Register the connection and start its in-order responder."""
         self.transport = transport
         self.server.connections.add(self)
         self.worker = asyncio.create_task(self._serve())
 
     def connection_lost(self, exc) -> None:
+        """Forget the connection; a running handler finishes, its answer is dropped."""
         self.server.connections.discard(self)
         self.closing = True
         if self.worker is not None and not self.busy:
@@ -90,6 +93,7 @@ class _Connection(asyncio.Protocol):
         self.queue.put_nowait(None)
 
     def data_received(self, data: bytes) -> None:
+        """Feed bytes to the parser; protocol errors answer 400 (or 413) and close."""
         if self.closing:
             return
         try:
@@ -104,17 +108,21 @@ class _Connection(asyncio.Protocol):
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
+        """httptools callback: a new request starts."""
         self.current = HttpRequest(method="", url=b"")
         self.body_parts, self.body_size = [], 0
 
     def on_url(self, url: bytes) -> None:
+        """httptools callback: (part of) the request target."""
         self.current.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        """httptools callback: one header."""
         key = name.decode("latin-1").lower()
         self.current.headers[key] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
+        """httptools callback: method, keep-alive, early 413 on Content-Length."""
         self.current.method = self.parser.get_method().decode("latin-1")
         self.current.keep_alive = self.parser.should_keep_alive()
         length = self.current.headers.get("content-length", "0")
@@ -123,6 +131,7 @@ class _Connection(asyncio.Protocol):
             raise _TooLarge()
 
     def on_body(self, body: bytes) -> None:
+        """httptools callback: a body chunk (413 past the limit)."""
         self.body_size += len(body)
         if self.body_size > self.server.max_request_bytes:
             self.too_large = True
@@ -130,6 +139,7 @@ class _Connection(asyncio.Protocol):
         self.body_parts.append(body)
 
     def on_message_complete(self) -> None:
+        """httptools callback: queue the request; pause reading if too many wait."""
         self.current.body = b"".join(self.body_parts)
         self.queue.put_nowait(self.current)
         self.current = None
@@ -195,6 +205,7 @@ class _Connection(asyncio.Protocol):
                 self.transport.close()
 
     def close_if_idle(self) -> None:
+        """Close the connection unless a request is being answered or queued."""
         if not self.busy and self.queue.empty() and self.transport is not None:
             self.transport.close()
 

@@ -42,6 +42,7 @@ class Counter:
         self._lock = threading.Lock()
 
     def inc(self, *labels: str, by: int = 1) -> None:
+        """Add ``by`` for one label combination."""
         with self._lock:
             self._values[labels] = self._values.get(labels, 0) + by
 
@@ -50,6 +51,7 @@ class Counter:
         return self._values.get(labels, 0)
 
     def lines(self) -> list[str]:
+        """Sample lines, sorted by labels."""
         with self._lock:
             items = sorted(self._values.items())
         return [f"{self.name}{_labels(self.label_names, k)} {v}" for k, v in items]
@@ -66,6 +68,7 @@ class Histogram:
         self._lock = threading.Lock()
 
     def observe(self, value: float, *labels: str) -> None:
+        """Record one sample for one label combination."""
         with self._lock:
             entry = self._data.get(labels)
             if entry is None:
@@ -80,6 +83,7 @@ class Histogram:
         return (entry[1], entry[2]) if entry else (0.0, 0)
 
     def lines(self) -> list[str]:
+        """Bucket, sum and count lines per label combination."""
         with self._lock:
             items = sorted((k, [list(v[0]), v[1], v[2]]) for k, v in self._data.items())
         out = []
@@ -101,6 +105,7 @@ class Registry:
         self._metrics: list[Counter | Histogram] = []
 
     def add(self, metric):
+        """Register a metric (rendered in registration order); returns it."""
         self._metrics.append(metric)
         return metric
 
@@ -179,4 +184,5 @@ class ServingMetrics:
             self.request_latency.observe(micros, model, api, entrypoint)
 
     def render(self) -> str:
+        """The Prometheus text page."""
         return self.registry.render()

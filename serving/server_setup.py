@@ -120,9 +120,11 @@ class ConfigFileWatcher:
             return None
 
     def start(self) -> None:
+        """Start polling on the running event loop."""
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     def stop(self) -> None:
+        """Stop polling."""
         if self._task is not None:
             self._task.cancel()
 

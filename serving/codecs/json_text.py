@@ -120,28 +120,33 @@ class PrettyWriter:
         self.raw(quote(name))
 
     def start_object(self) -> None:
+        """``{``"""
         self._prefix()
         self._stack.append([False, 0])
         self.parts.append("{")
 
     def end_object(self) -> None:
+        """``}`` (on its own line unless the object is empty)."""
         empty = self._stack.pop()[1] == 0
         if not empty:
             self.parts.append("\n" + "    " * len(self._stack))
         self.parts.append("}")
 
     def start_array(self) -> None:
+        """``[``"""
         self._prefix()
         self._stack.append([True, 0])
         self.parts.append("[")
 
     def end_array(self) -> None:
+        """``]`` (on its own line unless empty or in single-line mode)."""
         empty = self._stack.pop()[1] == 0
         if not empty and not self.single_line:
             self.parts.append("\n" + "    " * len(self._stack))
         self.parts.append("]")
 
     def text(self) -> str:
+        """Everything written so far."""
         return "".join(self.parts)
 
 
