@@ -70,7 +70,7 @@ _DEFAULTS = {f.name: f.default for f in fields(ServerOptions)}
 def _parameter(name: str) -> inspect.Parameter:
     text = HELP.get(name, "accepted for TF Serving compatibility; no effect")
     if name in _DEFAULTS and _DEFAULTS[name] not in ("", None):
-        text += f" [default: {str(_DEFAULTS[name]).lower()}]"
+        text += f" (default: {str(_DEFAULTS[name]).lower()})"
     option = typer.Option(
         None,
         f"--{name}",
