@@ -177,9 +177,10 @@ class PredictClient(abc.ABC):
         """One Predict call with ready tensors (retried on transient errors)."""
         return self._retrying(lambda: self._predict_call(signature, inputs, output_filter))
 
-    def metadata(self) -> ModelInfo:
-        """The served version's signatures (cached after the first call)."""
-        if self._info is None:
+    def metadata(self, refresh: bool = False) -> ModelInfo:
+        """The served version's signatures, cached after the first call (``refresh=True``
+        re-reads them, e.g. after a new latest version was loaded)."""
+        if self._info is None or refresh:
             self._info = parse_model_info(self._retrying(self._metadata_call))
         return self._info
 
@@ -191,6 +192,8 @@ class PredictClient(abc.ABC):
              return_probabilities: bool = False, batch_size: int | None = None) -> PredictPlan:
         """The requests ``predict`` would send (metadata is read on first use)."""
         mode = Mode(mode)
+        if top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}")
         items = as_items(images)
         info = self.metadata()
         sig = info.signature(mode.signature)
@@ -198,7 +201,8 @@ class PredictClient(abc.ABC):
         server_k = info.top_k(mode.signature)
         out_filter = None
         if not return_probabilities and server_k is not None and server_k >= top_k:
-            out_filter = ["top_k_ids", "top_k_scores", "top_k_classes"]
+            out_filter = [k for k in ("top_k_ids", "top_k_scores", "top_k_classes")
+                          if k in sig.outputs]
         groups = make_groups(items, mode, size, batch_size) if items else []
         return PredictPlan(mode.signature, sig.single_input(), out_filter, groups, len(items))
 
@@ -206,6 +210,9 @@ class PredictClient(abc.ABC):
                 mode: Mode | str = Mode.CLIENT_RESIZE, return_probabilities: bool = False,
                 batch_size: int | None = None) -> list[Prediction]:
         """Top-k predictions, one per image, in input order."""
+        images = as_items(images)
+        if not images:
+            return []
         plan = self.plan(images, mode, top_k, return_probabilities, batch_size)
         results: list[Prediction | None] = [None] * plan.count
         for group in plan.groups:

@@ -174,3 +174,21 @@ def test_malformed_answers(rest_server, images) -> None:
     rest_server.fail_next[:] = [(404, b"<html>404</html>")]
     with pytest.raises(ModelNotFound, match="<html>404</html>"):
         client.predict(images[:1])
+
+
+def test_empty_input_and_bad_top_k(rest_server, images) -> None:
+    client = RestClient(rest_server.url, "toy")
+    assert client.predict([]) == []
+    assert rest_server.requests == []  # nothing sent, not even metadata
+    with pytest.raises(ValueError, match="top_k must be at least 1"):
+        client.predict(images[:1], top_k=0)
+
+
+def test_server_resize_mixed_sizes_keep_order(rest_server, images) -> None:
+    client = RestClient(rest_server.url, "toy")
+    ref = client.predict(images, top_k=2)
+    before = len(rest_server.bodies)
+    mixed = client.predict(images, top_k=2, mode="server-resize", batch_size=2)
+    assert [p.class_ids for p in mixed] == [p.class_ids for p in ref]
+    # 7 images of 32x32 and one 40x24, batches of <= 2 per size -> 4 + 1 requests
+    assert len(rest_server.bodies) - before == 5
