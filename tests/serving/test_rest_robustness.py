@@ -109,6 +109,20 @@ def test_cors_headers_and_preflight(fake_rest):
     client.close()
 
 
+def test_expect_100_continue_is_answered_before_the_body(fake_rest):
+    body = b'{"instances": [1.0]}'
+    with socket.create_connection(("127.0.0.1", fake_rest["port"])) as sock:
+        sock.sendall(
+            b"POST /v1/models/m:predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        )
+        sock.settimeout(10)
+        assert sock.recv(1024) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        (reply,) = read_responses(sock, 1)
+    assert reply.startswith(b"HTTP/1.1 200 OK") and reply.endswith(b"[2.5\n    ]\n}")
+
+
 def test_keep_alive_reuses_one_connection(fake_rest):
     client = RestClient(fake_rest["port"])
     for _ in range(3):
