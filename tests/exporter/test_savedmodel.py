@@ -152,6 +152,18 @@ def test_warmup_file_holds_predict_requests(version_dir: Path) -> None:
     assert max(tf.make_ndarray(x.predict_log.request.inputs["image"]).shape[0] for x in logs) > 1
 
 
+def test_warmup_requests_replay_like_tf_serving(version_dir: Path, loaded) -> None:
+    """TF Serving feeds each request's inputs to the named signature; do the same."""
+    import tensorflow as tf
+
+    for log in read_warmup(version_dir / WARMUP_RELPATH):
+        request = log.predict_log.request
+        signature = loaded.signatures[request.model_spec.signature_name]
+        inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        out = signature(**inputs)
+        assert out["probabilities"].shape == (inputs["image"].shape[0], len(LABELS))
+
+
 def test_fingerprint_matches_patched_graph(version_dir: Path) -> None:
     import tensorflow as tf
     from tensorflow.core.protobuf import fingerprint_pb2
