@@ -84,7 +84,8 @@ def _bench_images(req: BenchRequest) -> tuple[list, str]:
         return generated_images(count), f"{count} generated 32x32 RGB images"
     images = load_images([req.data])
     if not len(images):
-        raise ValueError(f"--data {req.data}: no readable images")
+        why = "; ".join(f"{p}: {r}" for p, r in images.skipped[:3])
+        raise ValueError(f"--data {req.data}: no readable images ({why})")
     return images.items, f"{len(images)} images from {req.data}"
 
 
