@@ -9,6 +9,7 @@ with the same body and concurrency, and prints requests/s and p50. Usage::
 
     python bench/clients_ceiling.py [--seconds 5] [--concurrency 1,16,64] [--wrk] [--json OUT]
     python bench/clients_ceiling.py --server http://127.0.0.1:8501 --model NAME --wrk
+    python bench/clients_ceiling.py --grpc [--concurrency 1,16,64]   # gRPC generator ceiling
 """
 
 from __future__ import annotations
@@ -26,16 +27,16 @@ from pathlib import Path
 
 from clients.bench_run import BenchConfig, measure
 from clients.bench_stats import summarize
-from clients.bench_targets import RestTarget
+from clients.bench_targets import GrpcTarget, RestTarget
 
 HERE = Path(__file__).resolve().parent
 
 
-def start_server() -> tuple[subprocess.Popen, int]:
+def start_server(grpc: bool = False) -> tuple[subprocess.Popen, int]:
     """The trivial endpoint in its own process (so it gets the other core)."""
     port_file = Path(tempfile.mkdtemp()) / "port"
     proc = subprocess.Popen([sys.executable, str(HERE / "clients_trivial_server.py"),
-                             str(port_file)])
+                             str(port_file), *(["--grpc"] if grpc else [])])
     for _ in range(100):
         if port_file.exists():
             return proc, int(port_file.read_text())
@@ -65,6 +66,21 @@ def engine_point(url: str, path: str, body: bytes, concurrency: int, seconds: fl
             "p99_ms": pct["p99"] * 1000, "errors": dict(merged.errors),
             "generator_cpu_share": cpu / wall,
             "generator_cpu_us_per_request": 1e6 * cpu / sent if sent else None}
+
+
+def grpc_engine_point(port: int, concurrency: int, seconds: float) -> dict:
+    """One closed-loop point of the gRPC bench engine against the trivial gRPC endpoint."""
+    target = GrpcTarget(f"127.0.0.1:{port}", "/tensorflow.serving.PredictionService/Predict",
+                        [b""])
+    cfg = BenchConfig(warmup=1.0, duration=seconds, window=seconds / 3, stability=0.0)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    windows, _, _ = asyncio.run(measure(target, concurrency, None, cfg))
+    merged = summarize(windows)
+    return {"tool": "clients bench (gRPC)", "concurrency": concurrency,
+            "requests_per_s": merged.throughput,
+            "p50_ms": merged.percentiles()["p50"] * 1000,
+            "generator_cpu_share": (time.process_time() - cpu0) / (time.perf_counter() - wall0),
+            "generator_cpu_us_per_request": None}
 
 
 def wrk_point(url: str, path: str, body: bytes, concurrency: int,
@@ -98,8 +114,23 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--server", help="a TF-Serving REST URL instead of the trivial one")
     parser.add_argument("--model", default="m")
+    parser.add_argument("--grpc", action="store_true", help="drive a trivial gRPC endpoint")
     args = parser.parse_args()
     proc = None
+    if args.grpc:
+        proc, port = start_server(grpc=True)
+        try:
+            rows = [grpc_engine_point(port, int(c), args.seconds)
+                    for c in args.concurrency.split(",")]
+        finally:
+            proc.terminate()
+            proc.wait(5)
+        for r in rows:
+            print(f"{r['tool']:>20}  c={r['concurrency']:<4} {r['requests_per_s']:10.0f} req/s"
+                  f"  p50 {r['p50_ms']:.3f} ms  generator CPU {r['generator_cpu_share']:.0%}")
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2))
+        return
     if args.server:
         import numpy as np
 

@@ -1,8 +1,11 @@
-"""A trivial HTTP/1.1 keep-alive endpoint (uvloop, fixed JSON answer) for load-generator
-ceiling measurements: ``python bench/clients_trivial_server.py PORT_FILE``.
+"""Trivial endpoints for load-generator ceiling measurements.
 
-It answers every request with the same small TF-Serving-shaped body and does no other
-work, so what limits a benchmark against it is the load generator (and the shared CPU).
+``python bench/clients_trivial_server.py PORT_FILE`` serves HTTP/1.1 keep-alive (uvloop) and
+answers every request with the same small TF-Serving-shaped JSON body;
+``python bench/clients_trivial_server.py PORT_FILE --grpc`` serves
+``tensorflow.serving.PredictionService/Predict`` and answers every call with the same
+(empty) ``PredictResponse`` bytes. Neither does any other work, so what limits a benchmark
+against them is the load generator (and the shared CPU).
 """
 
 from __future__ import annotations
@@ -54,8 +57,30 @@ async def serve(port_file: Path) -> None:
         await server.serve_forever()
 
 
+def serve_grpc(port_file: Path) -> None:
+    """A generic gRPC handler for Predict that returns empty ``PredictResponse`` bytes."""
+    from concurrent import futures
+
+    import grpc
+
+    handler = grpc.method_handlers_generic_handler(
+        "tensorflow.serving.PredictionService",
+        {"Predict": grpc.unary_unary_rpc_method_handler(lambda request, context: b"")})
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    tmp = port_file.with_suffix(".tmp")
+    tmp.write_text(str(port))
+    tmp.replace(port_file)
+    server.wait_for_termination()
+
+
 def main() -> None:
     """Entry point."""
+    if "--grpc" in sys.argv[2:]:
+        serve_grpc(Path(sys.argv[1]))
+        return
     try:
         import uvloop
 
