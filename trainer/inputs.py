@@ -59,8 +59,12 @@ def prepare_data(config: FitConfig) -> FitData:
                            train.labels)
     else:
         train, val = stratified_split(source, config.val_split, config.seed)
-    if config.train_size is not None and config.train_size < len(train):
-        train = balanced_subset(train, config.train_size, config.seed)
+    if config.train_size is not None:
+        if config.train_size < len(train):
+            train = balanced_subset(train, config.train_size, config.seed)
+        else:
+            log.warning("--train-size %d >= the %d training images: using all of them",
+                        config.train_size, len(train))
     log.info("train: %s", describe(train))
     log.info("validation: %s", describe(val))
     return FitData(train=train, val=val)

@@ -36,8 +36,11 @@ def finish_run(model: Any, paths: RunPaths, data: FitData, val_ds: Any, state: R
     probs, y = predict_probs(model, val_ds)
     labels = data.labels
     cm = confusion_matrix(y, probs.argmax(axis=1), len(labels))
-    eps = np.finfo(np.float32).eps
-    val_loss = float(-np.mean(np.log(np.maximum(probs[np.arange(len(y)), y], eps))))
+    if state.history and state.history[-1]["val_loss"] is not None:
+        val_loss = float(state.history[-1]["val_loss"])  # same loss as best_val_loss
+    else:
+        eps = np.finfo(np.float32).eps
+        val_loss = float(-np.mean(np.log(np.maximum(probs[np.arange(len(y)), y], eps))))
     trainable, total = param_counts(model)
     images = len(data.train) * len(state.history)
     metrics = {

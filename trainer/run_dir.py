@@ -25,19 +25,61 @@ RUN_MARKERS = ("config.yaml", "model.json", "checkpoints")
 
 @dataclass(frozen=True)
 class RunPaths:
-    """Paths of the files in one run directory."""
+    """Paths of the files in one run directory (names: docs/contracts.md)."""
 
     root: Path
 
-    def __getattr__(self, name: str) -> Path:
-        files = {"model": "model.keras", "best": "best.keras", "checkpoints": "checkpoints",
-                 "config": "config.yaml", "history": "history.csv", "metrics": "metrics.json",
-                 "labels": "labels.txt", "model_json": "model.json", "samples": "samples.npz",
-                 "loss_png": "loss.png", "accuracy_png": "accuracy.png",
-                 "confusion_png": "confusion_matrix.png", "tensorboard": "tensorboard"}
-        if name in files:
-            return self.root / files[name]
-        raise AttributeError(name)
+    @property
+    def model(self) -> Path:
+        return self.root / "model.keras"
+
+    @property
+    def best(self) -> Path:
+        return self.root / "best.keras"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history.csv"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def labels(self) -> Path:
+        return self.root / "labels.txt"
+
+    @property
+    def model_json(self) -> Path:
+        return self.root / "model.json"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples.npz"
+
+    @property
+    def loss_png(self) -> Path:
+        return self.root / "loss.png"
+
+    @property
+    def accuracy_png(self) -> Path:
+        return self.root / "accuracy.png"
+
+    @property
+    def confusion_png(self) -> Path:
+        return self.root / "confusion_matrix.png"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
 
 
 def prepare_run_dir(out: str | Path, *, overwrite: bool, resume: bool) -> RunPaths:
