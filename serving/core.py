@@ -21,7 +21,7 @@ import numpy as np
 
 from serving import core_examples as ex
 from serving.batching import Batcher, BatchingOptions
-from serving.errors import InvalidArgument, ServingError, Unimplemented
+from serving.errors import InvalidArgument, Unimplemented
 from serving.metrics import ServingMetrics
 from serving.servables import ModelManagerAPI, ServedVersion, VersionStatus
 
@@ -197,7 +197,3 @@ class ServingCore:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.manager.reload_config, configs)
 
-
-def error_code_name(err: BaseException) -> str:
-    """The status label a failed request is counted under."""
-    return err.code.name if isinstance(err, ServingError) else "UNKNOWN"
