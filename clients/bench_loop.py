@@ -130,11 +130,14 @@ async def closed_loop(target: Target, concurrency: int, rec: Recorder,
 
 
 async def open_loop(target: Target, rate: float, rec: Recorder, stop: asyncio.Event,
-                    max_connections: int = 256, drain_timeout: float = 10.0) -> int:
+                    max_connections: int = 256, drain_timeout: float = 10.0,
+                    max_backlog: int = 100_000) -> int:
     """Schedule requests at ``rate``/s until ``stop``; returns requests scheduled.
 
     Up to ``max_connections`` connections are opened on demand; a request that finds none
-    free waits for one, and that wait is part of its latency.
+    free waits for one, and that wait is part of its latency. When ``max_backlog`` requests
+    are already waiting or in flight (a rate far above what the server sustains), new ones
+    are not sent but counted as ``client_backlog`` errors, so memory stays bounded.
     """
     idle: asyncio.Queue[Any] = asyncio.Queue()
     opened = 0
@@ -159,9 +162,12 @@ async def open_loop(target: Target, rate: float, rec: Recorder, stop: asyncio.Ev
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        task = asyncio.create_task(one(index, scheduled))
-        pending.add(task)
-        task.add_done_callback(pending.discard)
+        if len(pending) >= max_backlog:
+            rec.record(index, scheduled, Outcome("client_backlog", 0, 0))
+        else:
+            task = asyncio.create_task(one(index, scheduled))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
         index += 1
     if pending:
         _, late = await asyncio.wait(pending, timeout=drain_timeout)

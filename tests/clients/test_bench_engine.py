@@ -73,3 +73,22 @@ def test_hung_requests_count_as_timeouts() -> None:
     merged = summarize(windows)
     assert merged.errors.get("timeout", 0) >= 1
     assert merged.ok > 0  # after the stall, the workers reconnected and carried on
+
+
+def test_open_loop_backlog_is_bounded() -> None:
+    from clients.bench_loop import Recorder, open_loop
+
+    async def run() -> Recorder:
+        rec, stop = Recorder(), asyncio.Event()
+        rec.start()
+        with StallServer() as srv:
+            srv.stall(1.0)
+            target = RestTarget(srv.url, "/v1/models/m:predict", [b"{}"], timeout=5)
+            asyncio.get_running_loop().call_later(0.5, stop.set)
+            await open_loop(target, 400.0, rec, stop, max_connections=2, max_backlog=20,
+                            drain_timeout=3.0)
+            await target.close()
+        return rec
+
+    rec = asyncio.run(run())
+    assert rec.errors["client_backlog"] >= 100  # ~200 scheduled in 0.5 s, 20 admitted
