@@ -201,8 +201,14 @@ class ModelService(_Service, model_service_pb2_grpc.ModelServiceServicer):
                     "ModelConfigList is currently supported"
                 )
             configs = model_configs_from_proto(request.config.model_config_list)
+            names = list(request.metric_names)
+            before = self.core.metrics.registry.counter_totals(names)
             await self.core.reload(configs)
-            return model_management_pb2.ReloadConfigResponse()
+            after = self.core.metrics.registry.counter_totals(names)
+            response = model_management_pb2.ReloadConfigResponse()
+            for name, value in after.items():
+                response.metric.add(name=name, int64_value_increase=value - before[name])
+            return response
 
         return await self._guard(context, "", "", run)
 

@@ -50,6 +50,11 @@ class Counter:
         """The current count for one label combination (0 if never incremented)."""
         return self._values.get(labels, 0)
 
+    def total(self) -> int:
+        """The count summed over every label combination."""
+        with self._lock:
+            return sum(self._values.values())
+
     def lines(self) -> list[str]:
         """Sample lines, sorted by labels."""
         with self._lock:
@@ -108,6 +113,17 @@ class Registry:
         """Register a metric (rendered in registration order); returns it."""
         self._metrics.append(metric)
         return metric
+
+    def counter_totals(self, names: list[str]) -> dict[str, int]:
+        """Totals of the named counters (TF names with ``/`` or exported ones with ``:``);
+        names that are not counters here are left out."""
+        counters = {m.name: m for m in self._metrics if isinstance(m, Counter)}
+        out = {}
+        for name in names:
+            counter = counters.get(name.replace("/", ":"))
+            if counter is not None:
+                out[name] = counter.total()
+        return out
 
     def render(self) -> str:
         """The Prometheus text page (``# TYPE`` line, then samples, per metric)."""

@@ -197,8 +197,12 @@ def test_reload_config_with_the_same_list_keeps_serving(apis, stubs, models_conf
 
     request = apis["management"].ReloadConfigRequest()
     text_format.Parse(models_config.read_text(), request.config)
+    request.metric_names.append("/tensorflow/serving/request_count")
     response = stubs[1].HandleReloadConfigRequest(request)
     assert response.status.error_code == 0
+    assert [(m.name, m.int64_value_increase) for m in response.metric] == [
+        ("/tensorflow/serving/request_count", 0)
+    ]
     assert list(stubs[0].Predict(predict_request(apis, [2.0], label="stable")).outputs["y"]
                 .float_val) == [3.0]
     assert isinstance(request.config, model_server_config_pb2.ModelServerConfig)
