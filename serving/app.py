@@ -68,7 +68,7 @@ class ServingApp:
         await loop.run_in_executor(None, self._manager.start)
         self.core = ServingCore(self._manager, batching=batching)
         self._grpc = GrpcServer(self.core, channel_arguments(opts.grpc_channel_arguments))
-        self.ports["grpc"] = await self._grpc.start(opts.host, opts.port)
+        self.ports["grpc"] = await self._grpc.start(opts.host, opts.port, opts.grpc_socket_path)
         log.info("Running gRPC ModelServer at %s:%d ...", opts.host, self.ports["grpc"])
         if opts.rest_api_port != 0:
             rest = RestApi(

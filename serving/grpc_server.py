@@ -228,12 +228,15 @@ class GrpcServer:
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(core), self.server)
 
-    async def start(self, host: str, port: int) -> int:
-        """Bind ``host:port`` (0 picks a free port), start serving; returns the bound port."""
+    async def start(self, host: str, port: int, socket_path: str = "") -> int:
+        """Bind ``host:port`` (0 picks a free port) and optionally a UNIX socket, start
+        serving; returns the bound TCP port."""
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         bound = self.server.add_insecure_port(address)
         if bound == 0:
             raise OSError(f"could not bind gRPC port {address}")
+        if socket_path and not self.server.add_insecure_port(f"unix:{socket_path}"):
+            raise OSError(f"could not bind gRPC socket {socket_path}")
         await self.server.start()
         return bound
 

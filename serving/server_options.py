@@ -40,6 +40,7 @@ class ServerOptions:
     enable_model_warmup: bool = True
     num_request_iterations_for_warmup: int = 1
     grpc_channel_arguments: str = ""
+    grpc_socket_path: str = ""
     max_request_bytes: int = 256 * 1024 * 1024
     port_file: str = ""
     drain_timeout_seconds: float = 30.0
@@ -65,6 +66,7 @@ HELP = {
     "enable_model_warmup": "replay assets.extra/tf_serving_warmup_requests at load",
     "num_request_iterations_for_warmup": "replays per warmup record",
     "grpc_channel_arguments": "extra gRPC server args: k=v,k=v",
+    "grpc_socket_path": "also serve gRPC on this UNIX domain socket",
     "max_request_bytes": "largest accepted REST body (413 above; ours)",
     "port_file": "write the bound ports as JSON here once serving (ours)",
     "drain_timeout_seconds": "on SIGTERM, wait this long for in-flight requests (ours)",
@@ -81,7 +83,7 @@ IGNORED = {
     "prefer_tflite_model", "enable_per_model_batching_parameters",
     "remove_unused_fields_from_bundle_metagraph",
     "xla_cpu_compilation_enabled", "enable_grpc_healthcheck_service", "use_alts_credentials",
-    "grpc_socket_path", "thread_pool_factory_config_file", "mixed_precision",
+    "thread_pool_factory_config_file", "mixed_precision",
     "skip_initialize_tpu", "enable_serialization_as_tensor_content",
 }
 REJECTED = {

@@ -95,11 +95,13 @@ def monitoring_config(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(models_config: Path, monitoring_config: Path) -> Iterator[dict[str, int]]:
-    """One in-process server (real manager + SavedModel backend) for the wire tests."""
+def server(models_config: Path, monitoring_config: Path, tmp_path_factory) -> Iterator[dict]:
+    """One in-process server (real manager + SavedModel backend) for the wire tests:
+    ``{"grpc": port, "rest": port, "unix": gRPC socket path}``."""
     from serving.app import BackgroundServer
     from serving.server_options import parse_flags
 
+    socket_path = str(tmp_path_factory.mktemp("sock") / "grpc.sock")
     options = parse_flags(
         [
             "--port=0",
@@ -110,11 +112,12 @@ def server(models_config: Path, monitoring_config: Path) -> Iterator[dict[str, i
             "--max_request_bytes=1000000",
             "--drain_timeout_seconds=5",
             "--allow_version_labels_for_unavailable_models",
+            f"--grpc_socket_path={socket_path}",
         ]
     )
     background = BackgroundServer(options)
     ports = background.start()
-    yield ports
+    yield {**ports, "unix": socket_path}
     background.stop()
 
 

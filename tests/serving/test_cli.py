@@ -61,6 +61,7 @@ def test_a_tf_serving_command_line_works_unchanged():
     )
     assert options.model_name == "half_plus_two" and options.rest_api_timeout_in_ms == 5000
     assert not options.enable_model_warmup
+    assert options.grpc_socket_path == "/tmp/tf-serving.sock"
 
 
 def test_space_separated_values_and_ours():

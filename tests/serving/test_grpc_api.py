@@ -109,6 +109,15 @@ def test_predict_errors_carry_tf_serving_codes(apis, stubs, mutate, code, detail
     assert (err.code(), err.details()) == (code, details)
 
 
+def test_unix_socket_serves_the_same_api(apis, server):
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    with grpc.insecure_channel(f"unix:{server['unix']}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        response = stub.Predict(predict_request(apis, [2.0], version=1))
+    assert list(response.outputs["y"].float_val) == [3.0]
+
+
 def test_long_error_messages_are_truncated_to_1024_chars(apis, stubs):
     request = predict_request(apis, [1.0], label="L" * 1500)
     details = rpc_error(stubs[0].Predict, request).details()
