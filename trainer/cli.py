@@ -69,7 +69,7 @@ def fit(
     dense: int = typer.Option(0, help="Hidden Dense units in the head (0 = none)."),
     dropout: float = typer.Option(0.0, help="Dropout before the output layer."),
     freeze: str = typer.Option("none", help="all | none | N | LAYER_NAME (backbone layers)."),
-    batchnorm: str = typer.Option("auto", help="Unfrozen BatchNorm: auto | train | frozen."),
+    batchnorm: str = typer.Option("train", help="Unfrozen BatchNorm: train | frozen."),
     optimizer: str = typer.Option("adam", help="sgd | adam | adamw."),
     lr: float = typer.Option(1e-3, help="Learning rate."),
     momentum: float = typer.Option(0.9, help="SGD momentum."),

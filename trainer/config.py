@@ -37,7 +37,7 @@ class FitConfig(BaseModel):
     dense: int = 0
     dropout: float = 0.0
     freeze: str = "none"
-    batchnorm: Literal["auto", "train", "frozen"] = "auto"
+    batchnorm: Literal["train", "frozen"] = "train"
 
     optimizer: Literal["sgd", "adam", "adamw"] = "adam"
     lr: float = 1e-3

@@ -150,15 +150,14 @@ def _fit(config: FitConfig, resume: bool, verbose: int,
 
 def _new_model(config: FitConfig, data: FitData, size: int, precision: str, steps: int,
                xla: bool) -> Any:
-    from trainer.freeze import apply_freeze, resolve_batchnorm
+    from trainer.freeze import apply_freeze
     from trainer.model import HeadConfig, build_classifier
     from trainer.training import compile_model
 
     model = build_classifier(
         config.backbone, len(data.labels), size, weights=config.weights, alpha=config.alpha,
         head=HeadConfig(config.pooling, config.dense, config.dropout), precision=precision)
-    report = apply_freeze(model, config.freeze, resolve_batchnorm(config.batchnorm,
-                                                                  config.weights))
+    report = apply_freeze(model, config.freeze, config.batchnorm)
     log.info("%s: %d of %d backbone layers frozen, batchnorm %s; parameters: %d trainable of "
              "%d", config.backbone, report.frozen_layers, report.backbone_layers,
              report.batchnorm, report.trainable_params, report.total_params)

@@ -11,7 +11,7 @@ import pytest
 
 from trainer.backbones import REGISTRY
 from trainer.errors import ModelError
-from trainer.freeze import apply_freeze, backbone_layers, resolve_batchnorm
+from trainer.freeze import apply_freeze, backbone_layers
 from trainer.model import HeadConfig, build_classifier
 
 CHEAP = [
@@ -125,11 +125,10 @@ def test_freeze_errors() -> None:
         apply_freeze(model, "conv99", "train")
 
 
-def test_resolve_batchnorm() -> None:
-    assert resolve_batchnorm("auto", "none") == "train"
-    assert resolve_batchnorm("auto", "imagenet") == "frozen"
-    assert resolve_batchnorm("auto", "w.h5") == "frozen"
-    assert resolve_batchnorm("train", "imagenet") == "train"
+def test_unknown_batchnorm_mode() -> None:
+    model = build_classifier("small_cnn", 3, 32)
+    with pytest.raises(ModelError, match="--batchnorm must be train or frozen"):
+        apply_freeze(model, "none", "auto")
 
 
 def _train_one_batch(model: Any) -> None:
