@@ -27,6 +27,7 @@ class FitData:
 
     train: ImageSet
     val: ImageSet
+    skipped: int = 0  # unreadable images left out of the source(s)
 
     @property
     def labels(self) -> list[str]:
@@ -57,8 +58,10 @@ def prepare_data(config: FitConfig) -> FitData:
         train = source
         val = align_labels(load_source(config.val_data, label_mode=config.label_mode),
                            train.labels)
+        skipped = source.skipped + val.skipped
     else:
         train, val = stratified_split(source, config.val_split, config.seed)
+        skipped = source.skipped
     if config.train_size is not None:
         if config.train_size < len(train):
             train = balanced_subset(train, config.train_size, config.seed)
@@ -67,4 +70,4 @@ def prepare_data(config: FitConfig) -> FitData:
                         config.train_size, len(train))
     log.info("train: %s", describe(train))
     log.info("validation: %s", describe(val))
-    return FitData(train=train, val=val)
+    return FitData(train=train, val=val, skipped=skipped)

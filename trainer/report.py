@@ -63,7 +63,7 @@ def finish_run(model: Any, paths: RunPaths, data: FitData, val_ds: Any, state: R
         "total_params": total,
         "num_train": len(data.train),
         "num_val": len(data.val),
-        "skipped_images": data.train.skipped + data.val.skipped,
+        "skipped_images": data.skipped,
         "precision": precision,
         "xla": xla,
     }

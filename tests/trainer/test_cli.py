@@ -4,6 +4,7 @@ clear line with exit code 1 for each bad input."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.trainer.data_factory import write_corrupt_files, write_image_folder
 from trainer.cli import app
 
 runner = CliRunner()
@@ -107,6 +109,32 @@ def test_fit_missing_data(tmp_path: Path) -> None:
 def test_fit_npz_with_wrong_keys(tmp_path: Path, bad_npz: Path) -> None:
     _one_line_error(_run(["fit", "--data", str(bad_npz), "--out", str(tmp_path / "r"), *TINY]),
                     str(bad_npz))
+
+
+def test_fit_labels_out_of_range(tmp_path: Path) -> None:
+    path = tmp_path / "r.npz"
+    np.savez(path, x=np.zeros((8, 8, 8, 3), np.uint8), y=np.array([0, 1, 2, 3, 0, 1, 2, 9]),
+             labels=np.array(["a", "b", "c", "d"]))
+    _one_line_error(_run(["fit", "--data", str(path), "--out", str(tmp_path / "o"), *TINY]),
+                    "labels out of range")
+
+
+def test_fit_empty_class_folder(tmp_path: Path) -> None:
+    write_image_folder(tmp_path / "imgs", n_per_class=3, classes=3)
+    (tmp_path / "imgs" / "zzz_empty").mkdir()
+    result = _run(["fit", "--data", str(tmp_path / "imgs"), "--out", str(tmp_path / "o"), *TINY])
+    _one_line_error(result, "zzz_empty")
+    assert not (tmp_path / "o").exists()
+
+
+def test_corrupt_images_are_skipped_and_counted(tmp_path: Path) -> None:
+    write_image_folder(tmp_path / "imgs", n_per_class=4, classes=2)
+    write_corrupt_files(tmp_path / "imgs" / "class00")
+    result = _run(["fit", "--data", str(tmp_path / "imgs"), "--out", str(tmp_path / "o"), *TINY,
+                   "--val-split", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert "skipped 3 unreadable images" in result.stdout
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["skipped_images"] == 3
 
 
 def test_fit_existing_out(tmp_path: Path, small_cnn_run: Any, npz_path: Path) -> None:
