@@ -12,7 +12,7 @@ from typing import Any
 
 from trainer.atomic import write_text
 from trainer.backbones import get_spec
-from trainer.config import FitConfig, dump_config, load_config
+from trainer.config import FitConfig, dump_config, load_config, make_config
 from trainer.errors import TrainerError
 from trainer.inputs import FitData, prepare_data
 from trainer.run_dir import (
@@ -36,9 +36,11 @@ class FitResult:
 
 
 def resume_config(out: str | Path, epochs: int | None = None) -> FitConfig:
-    """The saved config of run ``out``, with ``epochs`` replaced when given."""
+    """The saved config of run ``out``, with ``epochs`` replaced (and validated) when given."""
     config = load_config(Path(out) / "config.yaml")
-    return config if epochs is None else config.model_copy(update={"epochs": epochs})
+    if epochs is None:
+        return config
+    return make_config(**{**config.model_dump(), "epochs": epochs})
 
 
 def _seed_everything(seed: int) -> None:
@@ -120,6 +122,7 @@ def _fit(config: FitConfig, resume: bool, verbose: int,
         with strategy.scope():
             model, saved = load_checkpoint(paths.checkpoints)
         state = RunState.from_dict(saved)
+        write_text(paths.config, dump_config(config))  # --epochs may have changed
     else:
         with strategy.scope():
             model = _new_model(config, data, size, precision, steps, xla)
