@@ -35,7 +35,7 @@ test-reliability: $(STAMP)
 	$(BIN)/python -m pytest -m reliability $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" bash bench/run_all.sh
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/train_mobilenet.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .ruff_cache

@@ -138,8 +138,10 @@ def write_labels(paths: RunPaths, labels: Sequence[str]) -> None:
 
 
 def _pick(n: int, seed: int) -> np.ndarray:
+    """Up to MAX_SAMPLES indices in random (seeded) order: sources are often sorted by class,
+    so any prefix a consumer takes (e.g. the exporter's parity sample) must stay mixed."""
     rng = np.random.default_rng(seed)
-    return np.sort(rng.permutation(n)[:MAX_SAMPLES])
+    return rng.permutation(n)[:MAX_SAMPLES]
 
 
 def write_samples(paths: RunPaths, train: ImageSet, val: ImageSet, image_size: int,
