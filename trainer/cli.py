@@ -1,6 +1,6 @@
-"""``trainer`` command line: ``fit``, ``evaluate``, ``backbones``. Parses arguments, calls the
-library, prints a short summary; a TrainerError is one line on stderr and exit code 1
-(``--debug`` shows the traceback)."""
+"""``trainer`` command line: ``fit``, ``evaluate``, ``compare``, ``backbones``. Parses
+arguments, calls the library, prints a short summary; a TrainerError is one line on stderr
+and exit code 1 (``--debug`` shows the traceback)."""
 
 from __future__ import annotations
 
@@ -70,6 +70,8 @@ def fit(
     dropout: float = typer.Option(0.0, help="Dropout before the output layer."),
     freeze: str = typer.Option("none", help="all | none | N | LAYER_NAME (backbone layers)."),
     batchnorm: str = typer.Option("train", help="Unfrozen BatchNorm: train | frozen."),
+    init_from: Path | None = typer.Option(None, help="Earlier run directory: start from its "
+                                          "backbone (every layer except the head)."),
     optimizer: str = typer.Option("adam", help="sgd | adam | adamw."),
     lr: float = typer.Option(1e-3, help="Learning rate."),
     momentum: float = typer.Option(0.9, help="SGD momentum."),
@@ -101,7 +103,8 @@ def fit(
                 label_mode=label_mode, classes=_split(classes) or None, train_size=train_size,
                 augment=_split(augment), seed=seed, backbone=backbone, weights=weights,
                 alpha=alpha, image_size=image_size, pooling=pooling, dense=dense,
-                dropout=dropout, freeze=freeze, batchnorm=batchnorm, optimizer=optimizer, lr=lr,
+                dropout=dropout, freeze=freeze, batchnorm=batchnorm,
+                init_from=str(init_from) if init_from else None, optimizer=optimizer, lr=lr,
                 momentum=momentum, weight_decay=weight_decay, label_smoothing=label_smoothing,
                 schedule=schedule, epochs=epochs or 10, batch_size=batch_size,
                 early_stopping=early_stopping, mixed_precision=mixed_precision, xla=xla,
@@ -138,6 +141,24 @@ def evaluate(
             shown = "-" if acc is None else f"{acc:.4f}"
             typer.echo(f"  {label:<{width}}  {shown}")
         typer.echo("wrote " + ", ".join(r.files))
+
+
+@app.command()
+def compare(
+    runs: list[Path] = typer.Argument(..., help="Run directories to compare."),
+    plot: Path | None = typer.Option(None, help="Write the validation-accuracy curves "
+                                     "overlaid into this PNG."),
+    debug: bool = DEBUG,
+) -> None:
+    """One table (backbone, weights, size, frozen, epochs, time, best val accuracy) over runs;
+    optionally one PNG of their validation-accuracy curves (``*`` = unfinished run)."""
+    with _user_errors(debug, quiet=True):
+        from trainer.compare import compare_runs, format_table, plot_comparison
+
+        table = compare_runs(runs)
+        typer.echo(format_table(table))
+        if plot is not None:
+            typer.echo(f"wrote {plot_comparison(table, plot)}")
 
 
 @app.command()

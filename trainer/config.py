@@ -38,6 +38,7 @@ class FitConfig(BaseModel):
     dropout: float = 0.0
     freeze: str = "none"
     batchnorm: Literal["train", "frozen"] = "train"
+    init_from: str | None = None  # an earlier run directory: every non-head layer from it
 
     optimizer: Literal["sgd", "adam", "adamw"] = "adam"
     lr: float = 1e-3

@@ -101,6 +101,8 @@ def _fit(config: FitConfig, resume: bool, verbose: int,
     from trainer.preprocessing import describe
     from trainer.report import finish_run
 
+    if config.init_from and not resume:
+        config = _resolve_init_from(config)
     spec = get_spec(config.backbone)
     size = config.image_size or spec.default_size
     config = config.model_copy(update={"image_size": size})
@@ -151,6 +153,19 @@ def _fit(config: FitConfig, resume: bool, verbose: int,
     return FitResult(run_dir=paths.root, metrics=metrics)
 
 
+def _resolve_init_from(config: FitConfig) -> FitConfig:
+    """``--init-from``: check the source run first; build with ``weights none`` (every
+    non-head weight is replaced) and default ``--image-size`` to the source run's."""
+    from trainer.transfer import run_model_path, source_image_size
+
+    run_model_path(config.init_from or "")
+    if config.weights not in ("none", "imagenet"):
+        log.warning("--weights %s ignored: --init-from %s provides the backbone weights",
+                    config.weights, config.init_from)
+    size = config.image_size or source_image_size(config.init_from or "")
+    return config.model_copy(update={"weights": "none", "image_size": size})
+
+
 def _new_model(config: FitConfig, data: FitData, size: int, precision: str, steps: int,
                xla: bool) -> Any:
     from trainer.freeze import apply_freeze
@@ -160,6 +175,10 @@ def _new_model(config: FitConfig, data: FitData, size: int, precision: str, step
     model = build_classifier(
         config.backbone, len(data.labels), size, weights=config.weights, alpha=config.alpha,
         head=HeadConfig(config.pooling, config.dense, config.dropout), precision=precision)
+    if config.init_from:
+        from trainer.transfer import init_from_run
+
+        init_from_run(model, config.init_from)
     report = apply_freeze(model, config.freeze, config.batchnorm)
     log.info("%s: %d of %d backbone layers frozen, batchnorm %s; parameters: %d trainable of "
              "%d", config.backbone, report.frozen_layers, report.backbone_layers,

@@ -12,6 +12,7 @@ auto-generated names are not stable). Combine with ``--freeze`` by calling
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,8 @@ from typing import Any
 
 from trainer.errors import ModelError, TrainerError
 
-__all__ = ["InitReport", "HEAD_PREFIX", "load_run_model", "init_from_run", "init_from_model"]
+__all__ = ["InitReport", "HEAD_PREFIX", "run_model_path", "source_image_size", "load_run_model",
+           "init_from_run", "init_from_model"]
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,9 @@ class InitReport:
     head_layers_skipped: tuple[str, ...]
 
 
-def _run_model_path(run_dir: str | Path) -> Path:
+def run_model_path(run_dir: str | Path) -> Path:
+    """``run_dir/model.keras``, after checking that ``run_dir`` is a finished run directory
+    (else a one-line TrainerError)."""
     root = Path(run_dir)
     if not root.is_dir():
         raise TrainerError(f"--init-from {root}: not a directory (expected a run directory "
@@ -55,12 +59,21 @@ def load_run_model(run_dir: str | Path) -> Any:
     """The ``model.keras`` of run ``run_dir`` loaded with ``safe_mode=True`` (uncompiled)."""
     import keras
 
-    model_path = _run_model_path(run_dir)
+    model_path = run_model_path(run_dir)
     try:
         return keras.saving.load_model(model_path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types with long texts
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise TrainerError(f"--init-from {run_dir}: cannot load model.keras ({first})") from exc
+
+
+def source_image_size(run_dir: str | Path) -> int | None:
+    """The model input size recorded in run ``run_dir``'s ``model.json`` (None if absent)."""
+    try:
+        card = json.loads((Path(run_dir) / "model.json").read_text())
+        return int(card["image_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _is_input(layer: Any) -> bool:
