@@ -35,6 +35,9 @@ class RunState:
     loss_before: float | None = None
     train_seconds: float = 0.0  # time in training steps (validation excluded)
     wall_seconds: float = 0.0  # time in fit, validation included
+    phase: int = 1  # phase of the last finished epoch (2 = fine-tuning)
+    checkpoint: str = "model"  # what the checkpoint holds: "model", or "head" (cached phase)
+    feature_cache: dict[str, Any] | None = None  # the cached phase's report (metrics.json)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunState:
@@ -44,14 +47,19 @@ class RunState:
 
 
 class RunRecorder(keras.callbacks.Callback):
-    """Per epoch: append to ``history.csv``, save ``best.keras`` on a new best validation
-    accuracy, count early-stopping patience (``patience`` 0 = off) and checkpoint.
-    ``epoch_hook(epoch)`` runs last (tests use it to interrupt a run)."""
+    """Per epoch: append to ``history.csv`` (with the ``phase``), save ``best.keras`` on a new
+    best validation accuracy, count early-stopping patience (``patience`` 0 = off) and
+    checkpoint the model being trained. ``epoch_hook(epoch)`` runs last (tests use it to
+    interrupt a run). When the model being trained is a head on cached features,
+    ``full_model`` is the complete classifier: the head's weights are copied into it and it
+    is what ``best.keras`` holds (a head alone is not a run's model)."""
 
     def __init__(self, paths: RunPaths, state: RunState, patience: int,
-                 epoch_hook: Callable[[int], None] | None = None) -> None:
+                 epoch_hook: Callable[[int], None] | None = None, *, phase: int = 1,
+                 full_model: Any | None = None) -> None:
         super().__init__()
         self.paths, self.state, self.patience, self.epoch_hook = paths, state, patience, epoch_hook
+        self.phase, self.full_model = phase, full_model
         self._start = self._train_end = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -70,10 +78,12 @@ class RunRecorder(keras.callbacks.Callback):
         row = {"epoch": epoch + 1}
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             row[key] = float(logs[key]) if key in logs else None
-        row.update(lr=lr, train_time_s=round(train_s, 3), epoch_time_s=round(now - self._start, 3))
+        row.update(lr=lr, train_time_s=round(train_s, 3), epoch_time_s=round(now - self._start, 3),
+                   phase=self.phase)
         st = self.state
         st.history.append(row)
         st.epochs_done = epoch + 1
+        st.phase = self.phase
         st.train_seconds += train_s
         st.wall_seconds += now - self._start
         write_history(self.paths, st.history)
@@ -84,7 +94,7 @@ class RunRecorder(keras.callbacks.Callback):
             st.best_val_accuracy, st.best_val_loss = val_acc, row["val_loss"]
             st.best_epoch = epoch + 1
             st.wait = 0
-            save_keras(self.model, self.paths.best)
+            save_keras(self._complete_model(), self.paths.best)
         else:
             st.wait += 1
         if self.patience and st.wait >= self.patience:
@@ -95,3 +105,12 @@ class RunRecorder(keras.callbacks.Callback):
         save_checkpoint(self.model, self.paths.checkpoints, asdict(st))
         if self.epoch_hook is not None:
             self.epoch_hook(epoch)
+
+    def _complete_model(self) -> Any:
+        """The whole classifier as of now (the head's weights copied in when needed)."""
+        if self.full_model is None:
+            return self.model
+        from trainer.feature_head import transplant_head
+
+        transplant_head(self.model, self.full_model)
+        return self.full_model

@@ -16,9 +16,13 @@ from typing import Any
 from trainer.atomic import save_keras, write_json
 from trainer.errors import TrainerError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "STATE_FILE"]
+__all__ = ["save_checkpoint", "load_checkpoint", "save_base", "load_base", "STATE_FILE",
+           "BASE_FILE"]
 
 STATE_FILE = "state.json"
+# The full classifier as the cached-features phase starts: that phase checkpoints only the head
+# (it carries the optimizer), so --resume rebuilds the classifier from this file.
+BASE_FILE = "base.keras"
 
 
 def _seed_variables(model: Any) -> list[Any]:
@@ -57,3 +61,19 @@ def load_checkpoint(directory: Path) -> tuple[Any, dict[str, Any]]:
         for var, value in zip(variables, seeds, strict=True):
             var.assign(np.asarray(value, dtype=var.dtype))
     return model, state
+
+
+def save_base(model: Any, directory: Path) -> Path:
+    """Save the classifier a cached-features phase trains the head of (``BASE_FILE``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return save_keras(model, directory / BASE_FILE)
+
+
+def load_base(directory: Path) -> Any:
+    """The classifier saved by :func:`save_base` (uncompiled)."""
+    import keras
+
+    path = directory / BASE_FILE
+    if not path.is_file():
+        raise TrainerError(f"--resume: {path} is missing (needed to resume a cached phase)")
+    return keras.saving.load_model(path, compile=False, safe_mode=True)

@@ -72,6 +72,18 @@ def fit(
     batchnorm: str = typer.Option("train", help="Unfrozen BatchNorm: train | frozen."),
     init_from: Path | None = typer.Option(None, help="Earlier run directory: start from its "
                                           "backbone (every layer except the head)."),
+    cache_features: bool | None = typer.Option(
+        None, "--cache-features/--no-cache-features",
+        help="Train the head on cached backbone features (default: when the backbone is "
+        "fully frozen and no augmentation runs in phase 1)."),
+    cache_dir: Path | None = typer.Option(None, help="Feature cache directory (default "
+                                          "$TRAINER_CACHE_DIR/features or "
+                                          "~/.cache/trainer/features)."),
+    fine_tune_epochs: int = typer.Option(0, help="Phase 2 epochs: fine-tune the backbone "
+                                         "after --epochs of head training (0 = off)."),
+    fine_tune_lr: float = typer.Option(1e-5, help="Phase 2 learning rate."),
+    unfreeze_from: str = typer.Option("0", help="Phase 2 trains the backbone from this "
+                                      "layer name, or after its first N layers (0 = all)."),
     optimizer: str = typer.Option("adam", help="sgd | adam | adamw."),
     lr: float = typer.Option(1e-3, help="Learning rate."),
     momentum: float = typer.Option(0.9, help="SGD momentum."),
@@ -104,7 +116,10 @@ def fit(
                 augment=_split(augment), seed=seed, backbone=backbone, weights=weights,
                 alpha=alpha, image_size=image_size, pooling=pooling, dense=dense,
                 dropout=dropout, freeze=freeze, batchnorm=batchnorm,
-                init_from=str(init_from) if init_from else None, optimizer=optimizer, lr=lr,
+                init_from=str(init_from) if init_from else None,
+                cache_features=cache_features, cache_dir=str(cache_dir) if cache_dir else None,
+                fine_tune_epochs=fine_tune_epochs, fine_tune_lr=fine_tune_lr,
+                unfreeze_from=unfreeze_from, optimizer=optimizer, lr=lr,
                 momentum=momentum, weight_decay=weight_decay, label_smoothing=label_smoothing,
                 schedule=schedule, epochs=epochs or 10, batch_size=batch_size,
                 early_stopping=early_stopping, mixed_precision=mixed_precision, xla=xla,

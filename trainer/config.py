@@ -39,6 +39,11 @@ class FitConfig(BaseModel):
     freeze: str = "none"
     batchnorm: Literal["train", "frozen"] = "train"
     init_from: str | None = None  # an earlier run directory: every non-head layer from it
+    cache_features: bool | None = None  # None = auto (fully frozen backbone, see fit)
+    cache_dir: str | None = None  # None = feature_cache.default_cache_dir()
+    fine_tune_epochs: int = 0  # phase 2 epochs (0 = one phase)
+    fine_tune_lr: float = 1e-5
+    unfreeze_from: str = "0"  # phase 2: backbone layer name or count of layers kept frozen
 
     optimizer: Literal["sgd", "adam", "adamw"] = "adam"
     lr: float = 1e-3
@@ -84,14 +89,14 @@ class FitConfig(BaseModel):
             raise ValueError(f"must be >= 1, got {v}")
         return v
 
-    @field_validator("dense", "early_stopping", "seed")
+    @field_validator("dense", "early_stopping", "seed", "fine_tune_epochs")
     @classmethod
     def _non_negative(cls, v: int) -> int:
         if v < 0:
             raise ValueError(f"must be >= 0, got {v}")
         return v
 
-    @field_validator("lr")
+    @field_validator("lr", "fine_tune_lr")
     @classmethod
     def _lr(cls, v: float) -> float:
         if v <= 0:
@@ -110,6 +115,22 @@ class FitConfig(BaseModel):
         if self.val_data is None and self.val_split == 0.0:
             raise ValueError("validation data needed: --val-split F (0 < F < 1) or --val-data")
         return self
+
+    @model_validator(mode="after")
+    def _two_phases(self) -> FitConfig:
+        """Phase 1 of a two-phase run trains the head on a fully frozen backbone."""
+        if self.fine_tune_epochs > 0:
+            if self.freeze not in ("none", "all"):
+                raise ValueError(f"--freeze {self.freeze} conflicts with --fine-tune-epochs: "
+                                 "phase 1 freezes the whole backbone; choose what phase 2 "
+                                 "trains with --unfreeze-from LAYER|N")
+            self.freeze = "all"
+        return self
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs of both phases (``--epochs`` + ``--fine-tune-epochs``)."""
+        return self.epochs + self.fine_tune_epochs
 
 
 def _one_line(exc: ValidationError) -> str:

@@ -37,7 +37,7 @@ from trainer.data import ImageSet
 from trainer.errors import ModelError, TrainerError
 
 __all__ = ["FeatureKey", "CachedFeatures", "default_cache_dir", "weights_id", "model_digest",
-           "cached_features", "compute_features"]
+           "cached_features", "compute_features", "check_cache_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def model_digest(model: Any) -> str:
     return digest.hexdigest()
 
 
-def _checked_dir(cache_dir: str | Path) -> Path:
+def check_cache_dir(cache_dir: str | Path) -> Path:
     """Create ``cache_dir`` and prove it writable, else a one-line TrainerError."""
     root = Path(cache_dir)
     try:
@@ -200,7 +200,7 @@ def cached_features(extractor: Any, ds: ImageSet, key: FeatureKey, cache_dir: st
                     batch_size: int = 64) -> CachedFeatures:
     """The features of ``ds`` under ``key``: read from ``cache_dir`` when a valid entry
     exists, else computed with ``extractor`` and stored. ``cache_dir`` must be writable."""
-    root = _checked_dir(cache_dir)
+    root = check_cache_dir(cache_dir)
     path = root / f"{key.digest()}.npz"
     dim = _output_dim(extractor)
     corrupt = False

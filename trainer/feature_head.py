@@ -69,21 +69,24 @@ def can_cache(split: FeatureSplit) -> bool:
 
 
 def transplant_head(head: Any, model: Any) -> int:
-    """Copy each ``head*`` layer's weights from ``head`` into the same-named layer of
-    ``model``; returns the number of layers copied. Shapes must match."""
+    """Copy each ``head*`` layer's variables (weights, and the random-generator state of
+    ``Dropout``, so a resumed run draws the same masks) from ``head`` into the same-named
+    layer of ``model``; returns the number of layers copied. Shapes must match."""
     copied = 0
     for layer in head.layers:
-        if not layer.name.startswith(HEAD_PREFIX) or not layer.weights:
+        if not layer.name.startswith(HEAD_PREFIX) or not layer.variables:
             continue
         try:
             target = model.get_layer(layer.name)
         except ValueError:
             raise ModelError(f"the model has no layer {layer.name!r} to take the head's "
                              "weights") from None
-        mine = [tuple(w.shape) for w in target.weights]
-        if mine != [tuple(w.shape) for w in layer.weights]:
+        mine = [tuple(v.shape) for v in target.variables]
+        if mine != [tuple(v.shape) for v in layer.variables]:
             raise ModelError(f"head layer {layer.name!r} does not fit the model: {mine}")
-        target.set_weights(layer.get_weights())
+        for dst, src in zip(target.variables, layer.variables, strict=True):
+            if dst is not src:
+                dst.assign(np.asarray(src))
         copied += 1
     return copied
 

@@ -38,8 +38,12 @@ class FitResult:
 def resume_config(out: str | Path, epochs: int | None = None) -> FitConfig:
     """The saved config of run ``out``, with ``epochs`` replaced (and validated) when given."""
     config = load_config(Path(out) / "config.yaml")
-    if epochs is None:
+    if epochs is None or epochs == config.epochs:
         return config
+    if config.fine_tune_epochs:
+        raise TrainerError(f"--resume --epochs {epochs}: a two-phase run keeps its phase "
+                           f"lengths (--epochs {config.epochs}, --fine-tune-epochs "
+                           f"{config.fine_tune_epochs})")
     return make_config(**{**config.model_dump(), "epochs": epochs})
 
 
@@ -48,22 +52,6 @@ def _seed_everything(seed: int) -> None:
 
     keras.utils.set_random_seed(seed)
     _op_determinism(True)
-
-
-def _datasets(data: FitData, config: FitConfig, size: int, start_epoch: int) -> tuple[Any, Any]:
-    import tensorflow as tf
-
-    from trainer.data import make_dataset
-    from trainer.training import one_hot
-
-    classes = len(data.labels)
-    train = make_dataset(data.train, image_size=size, batch_size=config.batch_size,
-                         training=True, augment=config.augment, seed=config.seed, repeat=True,
-                         start_epoch=start_epoch)
-    val = make_dataset(data.val, image_size=size, batch_size=config.batch_size, training=False)
-    batches = math.ceil(len(data.val) / config.batch_size)
-    val = val.apply(tf.data.experimental.assert_cardinality(batches))
-    return one_hot(train, classes), one_hot(val, classes)
 
 
 def _op_determinism(enable: bool | None = None) -> bool:
@@ -96,10 +84,12 @@ def _fit(config: FitConfig, resume: bool, verbose: int,
          epoch_hook: Callable[[int], None] | None) -> FitResult:
     from trainer import runtime
     from trainer.backbones import check_request
-    from trainer.callbacks import RunRecorder, RunState
-    from trainer.checkpoint import STATE_FILE, load_checkpoint
+    from trainer.callbacks import RunState
+    from trainer.checkpoint import STATE_FILE
+    from trainer.phases import PhasePlan, Session, image_datasets, plan_phases, run_phases
     from trainer.preprocessing import describe
     from trainer.report import finish_run
+    from trainer.training import compile_model
 
     if config.init_from and not resume:
         config = _resolve_init_from(config)
@@ -117,40 +107,55 @@ def _fit(config: FitConfig, resume: bool, verbose: int,
     data = prepare_data(config)
     steps = math.ceil(len(data.train) / config.batch_size)
     strategy = runtime.make_strategy(runtime.choose_strategy(gpus))
+    head = None
     if resume:
         paths = prepare_run_dir(config.out, overwrite=False, resume=True)
         if not (paths.checkpoints / STATE_FILE).is_file():
             raise TrainerError(f"--resume: {paths.checkpoints} holds no checkpoint yet")
         with strategy.scope():
-            model, saved = load_checkpoint(paths.checkpoints)
+            model, head, saved = _restore(paths.checkpoints)
         state = RunState.from_dict(saved)
+        plan = PhasePlan(state.checkpoint == "head", [] if config.fine_tune_epochs
+                         else list(config.augment), _cache_dir(config))
         write_text(paths.config, dump_config(config))  # --epochs may have changed
     else:
         with strategy.scope():
-            model = _new_model(config, data, size, precision, steps, xla)
+            model = _new_model(config, data, size, precision)
+            plan = plan_phases(config, model)
+            if not plan.cached:  # a cached phase compiles the head instead
+                compile_model(model, config, steps, xla)
         state = RunState()
         paths = prepare_run_dir(config.out, overwrite=config.overwrite, resume=False)
         write_text(paths.config, dump_config(config))
         write_labels(paths, data.labels)
         write_samples(paths, data.train, data.val, size, config.seed)
     write_model_json(paths, config.backbone, size, describe(spec.preprocessing), data.labels)
-    train_ds, val_ds = _datasets(data, config, size, state.epochs_done)
-    if not resume:
-        state.loss_before, state.accuracy_before = (
-            float(v) for v in model.evaluate(val_ds, verbose=0))
-    callbacks: list[Any] = [RunRecorder(paths, state, config.early_stopping, epoch_hook)]
-    if config.tensorboard:
-        import keras
-
-        callbacks.append(keras.callbacks.TensorBoard(str(paths.tensorboard)))
-    if state.epochs_done < config.epochs and not state.stopped_early:
-        log.info("training epochs %d..%d, %d steps each", state.epochs_done + 1, config.epochs,
-                 steps)
-        model.fit(train_ds, epochs=config.epochs, initial_epoch=state.epochs_done,
-                  steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
-                  shuffle=False, verbose=verbose)
+    session = Session(config, data, paths, state, size, steps, xla, strategy, verbose,
+                      epoch_hook)
+    run_phases(session, model, plan, head)
+    _, val_ds = image_datasets(session, [])
     metrics = finish_run(model, paths, data, val_ds, state, precision=precision, xla=xla)
     return FitResult(run_dir=paths.root, metrics=metrics)
+
+
+def _cache_dir(config: FitConfig) -> Path:
+    from trainer.feature_cache import default_cache_dir
+
+    return Path(config.cache_dir) if config.cache_dir else default_cache_dir()
+
+
+def _restore(checkpoints: Path) -> tuple[Any, Any, dict[str, Any]]:
+    """``(classifier, head or None, state)`` from the last checkpoint. A cached phase's
+    checkpoint is the head: the classifier is ``base.keras`` with that head copied in."""
+    from trainer.checkpoint import load_base, load_checkpoint
+    from trainer.feature_head import transplant_head
+
+    model, saved = load_checkpoint(checkpoints)
+    if saved.get("checkpoint") != "head":
+        return model, None, saved
+    base = load_base(checkpoints)
+    transplant_head(model, base)
+    return base, model, saved
 
 
 def _resolve_init_from(config: FitConfig) -> FitConfig:
@@ -166,11 +171,11 @@ def _resolve_init_from(config: FitConfig) -> FitConfig:
     return config.model_copy(update={"weights": "none", "image_size": size})
 
 
-def _new_model(config: FitConfig, data: FitData, size: int, precision: str, steps: int,
-               xla: bool) -> Any:
+def _new_model(config: FitConfig, data: FitData, size: int, precision: str) -> Any:
+    """The classifier of a new run: built, initialised (``--init-from``) and frozen
+    (``--freeze``); not compiled yet."""
     from trainer.freeze import apply_freeze
     from trainer.model import HeadConfig, build_classifier
-    from trainer.training import compile_model
 
     model = build_classifier(
         config.backbone, len(data.labels), size, weights=config.weights, alpha=config.alpha,
@@ -183,6 +188,5 @@ def _new_model(config: FitConfig, data: FitData, size: int, precision: str, step
     log.info("%s: %d of %d backbone layers frozen, batchnorm %s; parameters: %d trainable of "
              "%d", config.backbone, report.frozen_layers, report.backbone_layers,
              report.batchnorm, report.trainable_params, report.total_params)
-    compile_model(model, config, steps, xla)
     return model
 

@@ -24,7 +24,7 @@ from typing import Any
 from trainer.errors import ModelError
 from trainer.model import backbone_of, param_counts
 
-__all__ = ["FreezeReport", "freeze_index", "apply_freeze"]
+__all__ = ["FreezeReport", "freeze_index", "unfreeze_index", "apply_freeze"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,22 @@ def freeze_index(layers: list[Any], policy: str) -> int:
         return names.index(policy) + 1
     raise ModelError(f"--freeze {policy!r}: no such backbone layer; accepted: all, none, a "
                      f"number, or a layer name such as {', '.join(names[:3])} ... {names[-1]}")
+
+
+def unfreeze_index(layers: list[Any], policy: str) -> int:
+    """How many leading layers stay frozen for ``--unfreeze-from policy``: ``0`` = none (the
+    whole backbone trains), N = the first N, LAYER = every layer before LAYER."""
+    if policy.isdigit():
+        n = int(policy)
+        if n > len(layers):
+            raise ModelError(f"--unfreeze-from {n} exceeds the backbone's {len(layers)} layers")
+        return n
+    names = [layer.name for layer in layers]
+    if policy in names:
+        return names.index(policy)
+    raise ModelError(f"--unfreeze-from {policy!r}: no such backbone layer; accepted: 0 (whole "
+                     f"backbone), a number of leading layers to keep frozen, or a layer name "
+                     f"such as {', '.join(names[:3])} ... {names[-1]}")
 
 
 def apply_freeze(model: Any, policy: str, batchnorm: str) -> FreezeReport:

@@ -30,7 +30,8 @@ def _save(fig: Any, path: Path) -> None:
 
 def plot_curves(rows: Sequence[dict[str, float]], metric: str, path: Path) -> None:
     """Train and validation ``metric`` (``loss`` or ``accuracy``) per epoch from history
-    rows (keys ``epoch``, ``metric``, ``val_<metric>``)."""
+    rows (keys ``epoch``, ``metric``, ``val_<metric>``, optional ``phase``); a dotted line
+    marks where phase 2 (fine-tuning) starts."""
     plt = _figure()
     fig, ax = plt.subplots(figsize=(6, 4))
     epochs = [int(r["epoch"]) for r in rows]
@@ -38,6 +39,9 @@ def plot_curves(rows: Sequence[dict[str, float]], metric: str, path: Path) -> No
         values = [r.get(key) for r in rows]
         if any(v is not None for v in values):
             ax.plot(epochs, values, marker="o", label=name)
+    phase2 = [int(r["epoch"]) for r in rows if r.get("phase") == 2]
+    if phase2 and phase2[0] > epochs[0]:
+        ax.axvline(phase2[0] - 0.5, color="gray", ls=":", lw=1.5, label="phase 2 (fine-tune)")
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     ax.set_title(metric)

@@ -67,6 +67,14 @@ def finish_run(model: Any, paths: RunPaths, data: FitData, val_ds: Any, state: R
         "precision": precision,
         "xla": xla,
     }
+    phase2 = [row["epoch"] for row in state.history if row.get("phase") == 2]
+    if phase2:
+        metrics["phase2_start_epoch"] = phase2[0]
+    if state.feature_cache is not None:
+        from trainer.cached_phase import with_speedup
+
+        metrics["feature_cache"] = with_speedup(state.feature_cache, state.history,
+                                                len(data.train))
     write_json(paths.metrics, metrics)
     if state.history:
         plot_curves(state.history, "loss", paths.loss_png)

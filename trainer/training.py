@@ -9,30 +9,34 @@ from trainer.config import FitConfig
 __all__ = ["make_optimizer", "compile_model", "one_hot"]
 
 
-def make_optimizer(config: FitConfig, steps_per_epoch: int) -> Any:
+def make_optimizer(config: FitConfig, steps_per_epoch: int, *, lr: float | None = None,
+                   epochs: int | None = None) -> Any:
     """The optimizer named by ``--optimizer`` with ``--lr`` (constant, or cosine decay over all
-    ``--epochs``), ``--momentum`` (sgd) and ``--weight-decay`` (decoupled, all optimizers)."""
+    ``--epochs``), ``--momentum`` (sgd) and ``--weight-decay`` (decoupled, all optimizers).
+    ``lr``/``epochs`` replace ``--lr``/``--epochs`` (phase 2 of a fine-tune)."""
     import keras
 
-    lr: Any = config.lr
+    rate: Any = config.lr if lr is None else lr
     if config.schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(
-            config.lr, decay_steps=max(1, config.epochs * steps_per_epoch))
+        rate = keras.optimizers.schedules.CosineDecay(
+            rate, decay_steps=max(1, (epochs or config.epochs) * steps_per_epoch))
     decay = config.weight_decay or None
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=config.momentum, weight_decay=decay)
+        return keras.optimizers.SGD(rate, momentum=config.momentum, weight_decay=decay)
     if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
-    return keras.optimizers.Adam(lr, weight_decay=decay)
+        return keras.optimizers.AdamW(rate, weight_decay=config.weight_decay)
+    return keras.optimizers.Adam(rate, weight_decay=decay)
 
 
-def compile_model(model: Any, config: FitConfig, steps_per_epoch: int, xla: bool) -> None:
+def compile_model(model: Any, config: FitConfig, steps_per_epoch: int, xla: bool, *,
+                  lr: float | None = None, epochs: int | None = None) -> None:
     """Compile with categorical cross-entropy (labels arrive one-hot, so
-    ``--label-smoothing`` applies) and an ``accuracy`` metric."""
+    ``--label-smoothing`` applies) and an ``accuracy`` metric; ``lr``/``epochs`` as in
+    :func:`make_optimizer`."""
     import keras
 
     model.compile(
-        optimizer=make_optimizer(config, steps_per_epoch),
+        optimizer=make_optimizer(config, steps_per_epoch, lr=lr, epochs=epochs),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         jit_compile=xla,
