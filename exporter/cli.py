@@ -65,7 +65,7 @@ def export(
     version: int | None = typer.Option(None, help="Version number (default: highest + 1)."),
     formats: str = typer.Option(",".join(FAMILIES), help="Comma list of savedmodel,tflite,onnx."),
     quantize: str | None = typer.Option(
-        None, help="TFLite variants: float16,dynamic,int8 (default: all) or 'none'."
+        None, help="TFLite variants: float16,dynamic,int8 (default: none)."
     ),
     calibration_data: Path | None = typer.Option(None, help="npz with x (uint8 images)."),
     top_k: int | None = typer.Option(None, help="K of the top_k outputs (default min(5, C))."),

@@ -28,7 +28,8 @@ def full_export(run_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     from exporter.export import export_run
 
     base = tmp_path_factory.mktemp("models")
-    config = ExportConfig(run_dir=run_dir, model_base_path=base, name="tiny", verify=FAST_VERIFY)
+    config = ExportConfig(run_dir=run_dir, model_base_path=base, name="tiny",
+                          quantize=("float16", "dynamic", "int8"), verify=FAST_VERIFY)
     return export_run(config)
 
 
