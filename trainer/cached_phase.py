@@ -27,6 +27,8 @@ def feature_key(config: Any, size: int, split: Any, ds: Any) -> Any:
     from trainer.feature_cache import FeatureKey, model_digest, weights_id
 
     backbone = f"{config.backbone}@{config.alpha:g}"
+    if config.upsample > 1:  # weightless, so not in model_digest: the key must say it
+        backbone += f"x{config.upsample}"
     return FeatureKey(backbone, weights_id(config.weights), size, split.pooling,
                       data_fingerprint(ds), model_digest(split.extractor))
 

@@ -70,6 +70,10 @@ def fit(
     dropout: float = typer.Option(0.0, help="Dropout before the output layer."),
     freeze: str = typer.Option("none", help="all | none | N | LAYER_NAME (backbone layers)."),
     batchnorm: str = typer.Option("train", help="Unfrozen BatchNorm: train | frozen."),
+    input_noise: float = typer.Option(0.0, help="GaussianNoise stddev on 0..255 pixels "
+                                      "(training only; 0 = off)."),
+    upsample: int = typer.Option(1, help="UpSampling2D factor before the backbone: the "
+                                 "model takes --image-size, the backbone sees size*K."),
     init_from: Path | None = typer.Option(None, help="Earlier run directory: start from its "
                                           "backbone (every layer except the head)."),
     cache_features: bool | None = typer.Option(
@@ -116,6 +120,7 @@ def fit(
                 augment=_split(augment), seed=seed, backbone=backbone, weights=weights,
                 alpha=alpha, image_size=image_size, pooling=pooling, dense=dense,
                 dropout=dropout, freeze=freeze, batchnorm=batchnorm,
+                input_noise=input_noise, upsample=upsample,
                 init_from=str(init_from) if init_from else None,
                 cache_features=cache_features, cache_dir=str(cache_dir) if cache_dir else None,
                 fine_tune_epochs=fine_tune_epochs, fine_tune_lr=fine_tune_lr,

@@ -38,6 +38,8 @@ class FitConfig(BaseModel):
     dropout: float = 0.0
     freeze: str = "none"
     batchnorm: Literal["train", "frozen"] = "train"
+    input_noise: float = 0.0  # GaussianNoise stddev on 0..255 pixels, training only
+    upsample: int = 1  # UpSampling2D factor before the backbone (input stays image_size)
     init_from: str | None = None  # an earlier run directory: every non-head layer from it
     cache_features: bool | None = None  # None = auto (fully frozen backbone, see fit)
     cache_dir: str | None = None  # None = feature_cache.default_cache_dir()
@@ -82,7 +84,7 @@ class FitConfig(BaseModel):
             raise ValueError(f"must be in [0, 1), got {v}")
         return v
 
-    @field_validator("epochs", "batch_size")
+    @field_validator("epochs", "batch_size", "upsample")
     @classmethod
     def _positive(cls, v: int) -> int:
         if v < 1:
@@ -92,6 +94,13 @@ class FitConfig(BaseModel):
     @field_validator("dense", "early_stopping", "seed", "fine_tune_epochs")
     @classmethod
     def _non_negative(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"must be >= 0, got {v}")
+        return v
+
+    @field_validator("input_noise")
+    @classmethod
+    def _stddev(cls, v: float) -> float:
         if v < 0:
             raise ValueError(f"must be >= 0, got {v}")
         return v

@@ -96,7 +96,11 @@ def _fit(config: FitConfig, resume: bool, verbose: int,
     spec = get_spec(config.backbone)
     size = config.image_size or spec.default_size
     config = config.model_copy(update={"image_size": size})
-    check_request(spec, size, config.weights, config.alpha)
+    if config.upsample > 1 and size * config.upsample < spec.min_size:
+        raise TrainerError(f"--image-size {size} x --upsample {config.upsample} = "
+                           f"{size * config.upsample} px is too small for {spec.name}: "
+                           f"the backbone needs at least {spec.min_size}")
+    check_request(spec, size * config.upsample, config.weights, config.alpha)
     if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise TrainerError("--tensorboard needs the tensorboard package, which is not "
                            "installed (pip install tensorboard)")
@@ -179,7 +183,8 @@ def _new_model(config: FitConfig, data: FitData, size: int, precision: str) -> A
 
     model = build_classifier(
         config.backbone, len(data.labels), size, weights=config.weights, alpha=config.alpha,
-        head=HeadConfig(config.pooling, config.dense, config.dropout), precision=precision)
+        head=HeadConfig(config.pooling, config.dense, config.dropout), precision=precision,
+        input_noise=config.input_noise, upsample=config.upsample)
     if config.init_from:
         from trainer.transfer import init_from_run
 

@@ -1,4 +1,12 @@
-"""Compose the classifier: ``image`` input (RGB 0..255) -> preprocessing -> backbone -> head.
+"""Compose the classifier: ``image`` input (RGB 0..255) -> [input model] -> preprocessing ->
+[upsampling] -> backbone -> head.
+
+The optional *input model* (``--input-noise``, ``--upsample``) is two built-in layers:
+``input_noise`` (Gaussian noise added to the 0..255 pixels, stddev in pixel units, built
+around ``GaussianNoise``; active only when training, exactly the identity in inference and
+in exported graphs) and ``input_upsample``
+(``UpSampling2D``, nearest neighbour, after preprocessing): the model input stays S x S (what
+clients send, ``image_size`` in ``model.json``) while the backbone sees (S*K) x (S*K).
 
 Layer naming is part of the design: the backbone is one sub-model named ``backbone``,
 preprocessing layers are ``preprocess_*`` and head layers ``head_*``, so later stages (e.g.
@@ -17,10 +25,14 @@ from trainer.backbones import BACKBONE_NAME, create_backbone, get_spec
 from trainer.errors import ModelError
 from trainer.preprocessing import preprocessing_layers
 
-__all__ = ["HeadConfig", "build_classifier", "dtype_policy", "param_counts"]
+__all__ = ["HeadConfig", "build_classifier", "dtype_policy", "param_counts", "NOISE_NAME",
+           "UPSAMPLE_NAME", "INPUT_MODEL_PREFIX"]
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "head_output"
+INPUT_MODEL_PREFIX = "input_"
+NOISE_NAME = "input_noise"
+UPSAMPLE_NAME = "input_upsample"
 
 
 @dataclass(frozen=True)
@@ -63,24 +75,48 @@ def _head(x: Any, features_flat: bool, head: HeadConfig, num_classes: int) -> An
                               name=OUTPUT_NAME)(x)
 
 
+def _noise(x: Any, stddev: float) -> Any:
+    """``x + stddev * N(0, 1)`` in training, exactly ``x`` otherwise, from built-in layers.
+    Keras' ``GaussianNoise`` only takes stddev <= 1, far below a useful noise on 0..255
+    pixels, so it draws unit noise on zeros (``x * 0``) which is then scaled and added: in
+    inference the noise layer is the identity, the scaled zeros are 0 and ``x + 0 == x``
+    bit for bit (no random op in inference or exported graphs)."""
+    import keras
+
+    zeros = keras.layers.Rescaling(0.0, name=f"{NOISE_NAME}_zeros", dtype="float32")(x)
+    unit = keras.layers.GaussianNoise(1.0, name=NOISE_NAME, dtype="float32")(zeros)
+    scaled = keras.layers.Rescaling(stddev, name=f"{NOISE_NAME}_scale", dtype="float32")(unit)
+    return keras.layers.Add(name=f"{NOISE_NAME}_add", dtype="float32")([x, scaled])
+
+
 def build_classifier(backbone: str, num_classes: int, image_size: int, *,
                      weights: str = "none", alpha: float = 1.0,
-                     head: HeadConfig | None = None, precision: str = "float32") -> Any:
+                     head: HeadConfig | None = None, precision: str = "float32",
+                     input_noise: float = 0.0, upsample: int = 1) -> Any:
     """The full classifier: input ``image`` float32 ``(S, S, 3)`` 0..255 -> probabilities
     float32 ``(C,)``. ``precision`` is a Keras dtype policy (``float32``/``mixed_float16``);
-    preprocessing and the output layer stay float32 under mixed precision."""
+    preprocessing and the output layer stay float32 under mixed precision.
+    ``input_noise``/``upsample``: the input model (module docstring); the backbone is built
+    for ``image_size * upsample`` px."""
     import keras
 
     if num_classes < 2:
         raise ModelError(f"need at least 2 classes to train a classifier, got {num_classes}")
+    if input_noise < 0 or upsample < 1:
+        raise ModelError(f"--input-noise must be >= 0 and --upsample >= 1, got {input_noise} "
+                         f"and {upsample}")
     spec = get_spec(backbone)
     head = head or HeadConfig()
     with dtype_policy(precision):
-        base = create_backbone(backbone, image_size, weights, alpha)
+        base = create_backbone(backbone, image_size * upsample, weights, alpha)
         inputs = keras.Input((image_size, image_size, 3), name=INPUT_NAME, dtype="float32")
         x = inputs
+        if input_noise > 0:
+            x = _noise(x, input_noise)
         for layer in preprocessing_layers(spec.preprocessing):
             x = layer(x)
+        if upsample > 1:
+            x = keras.layers.UpSampling2D(upsample, name=UPSAMPLE_NAME, dtype="float32")(x)
         x = base(x)
         outputs = _head(x, spec.flat_features, head, num_classes)
         return keras.Model(inputs, outputs, name=f"{backbone}_classifier")

@@ -70,8 +70,9 @@ def plan_phases(config: FitConfig, model: Any) -> PhasePlan:
         raise ModelError(f"--cache-features needs a fully frozen backbone in the cached phase "
                          f"(--freeze all, or phase 1 of --fine-tune-epochs), not --freeze "
                          f"{config.freeze}")
+    varied = bool(config.augment or config.input_noise)  # training-time input changes
     cached = (config.cache_features if config.cache_features is not None
-              else frozen and (two_phase or not config.augment))
+              else frozen and (two_phase or not varied))
     cache_dir = None
     if cached:
         cache_dir = check_cache_dir(config.cache_dir or default_cache_dir())
@@ -83,6 +84,10 @@ def plan_phases(config: FitConfig, model: Any) -> PhasePlan:
         log.warning("--augment %s is not applied: the head trains on cached features of "
                     "unaugmented images (augmentation needs images flowing through the "
                     "network: use --no-cache-features or a phase 2)", ",".join(config.augment))
+    if config.input_noise and cached:
+        log.info("--input-noise %g is not applied in the cached phase (features come from "
+                 "noise-free images)%s", config.input_noise,
+                 "; it applies in phase 2" if two_phase else "")
     phase1_augment = [] if (two_phase or cached) else list(config.augment)
     return PhasePlan(bool(cached), phase1_augment, cache_dir)
 

@@ -26,6 +26,7 @@ __all__ = ["InitReport", "HEAD_PREFIX", "run_model_path", "source_image_size", "
 log = logging.getLogger(__name__)
 
 HEAD_PREFIX = "head"
+INPUT_MODEL_PREFIX = "input_"  # trainer.model's weightless input-model layers
 RUN_MARKERS = ("config.yaml", "model.json")
 
 
@@ -101,6 +102,8 @@ def _plan(target: Any, source: Any, prefix: str, pairs: list[tuple[Any, Any, str
     for layer in tgt_layers:
         if not prefix and layer.name.startswith(HEAD_PREFIX):
             continue
+        if not prefix and layer.name.startswith(INPUT_MODEL_PREFIX) and not layer.weights:
+            continue  # the input model (noise, upsampling) has nothing to transfer
         path = f"{prefix}{layer.name}"
         other = src_layers.get(layer.name)
         if other is None:
