@@ -45,13 +45,31 @@ class _Proto(asyncio.Protocol):
             parsed = _parse(self.buf)
             if parsed is not None:
                 status, body, used = parsed
+                closing = _closes(bytes(self.buf[:self.buf.find(b"\r\n\r\n")]))
                 del self.buf[:used]
                 self.waiter.set_result((status, body, used))
+                if closing:  # the server ends the connection: the next send reconnects
+                    self.closed = True
+                    if self.transport is not None:
+                        self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(ConnectionResetError("server closed the connection"))
+
+
+def _closes(head: bytes) -> bool:
+    """Whether a response head ends its connection (``Connection: close``, or HTTP/1.0
+    without ``keep-alive``), as Werkzeug and other ``http.server``-based servers answer."""
+    lines = head.lower().split(b"\r\n")
+    tokens = set()
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip() == b"connection":
+            tokens.update(t.strip() for t in value.split(b","))
+    return b"close" in tokens or (lines[0].startswith(b"http/1.0")
+                                  and b"keep-alive" not in tokens)
 
 
 def _parse(buf: bytearray) -> tuple[int, bytes, int] | None:
