@@ -68,11 +68,17 @@ REGISTRY: dict[str, BackboneSpec] = {
 
 
 def get_spec(name: str) -> BackboneSpec:
-    """The spec for ``name``; an unknown name is a ModelError listing the valid ones."""
+    """The spec for ``name`` (``hub:HANDLE_OR_PATH``: a TF-Hub feature vector, see
+    ``trainer.hub``); an unknown name is a ModelError listing the valid ones."""
+    if name.startswith("hub:"):
+        from trainer.hub import hub_spec  # hub imports this module
+
+        return hub_spec(name)
     try:
         return REGISTRY[name]
     except KeyError:
-        raise ModelError(f"unknown backbone {name!r}; valid: {', '.join(REGISTRY)}") from None
+        raise ModelError(f"unknown backbone {name!r}; valid: {', '.join(REGISTRY)} or "
+                         "hub:HANDLE_OR_PATH") from None
 
 
 def check_request(spec: BackboneSpec, image_size: int, weights: str, alpha: float) -> None:
@@ -116,6 +122,10 @@ def create_backbone(name: str, image_size: int, weights: str = "none",
                     alpha: float = 1.0) -> Any:
     """Build backbone ``name`` for ``image_size`` px input with ``weights``
     (``imagenet`` | ``none`` | path). Every failure is a one-line ModelError."""
+    if name.startswith("hub:"):
+        from trainer.hub import hub_backbone
+
+        return hub_backbone(name, image_size, weights)
     spec = get_spec(name)
     check_request(spec, image_size, weights, alpha)
     keras_weights = None if weights == "none" else weights

@@ -42,10 +42,12 @@ def save_checkpoint(model: Any, directory: Path, state: dict[str, Any]) -> Path:
     return directory / name
 
 
-def load_checkpoint(directory: Path) -> tuple[Any, dict[str, Any]]:
-    """The latest checkpointed model (compiled, with optimizer state) and its state."""
-    import keras
+def load_checkpoint(directory: Path, backbone: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """The latest checkpointed model (compiled, with optimizer state) and its state
+    (``backbone``: the run's, so a ``hub:`` model loads through its trusted loader)."""
     import numpy as np
+
+    from trainer.hub import load_trainer_model
 
     try:
         state = json.loads((directory / STATE_FILE).read_text())
@@ -54,7 +56,7 @@ def load_checkpoint(directory: Path) -> tuple[Any, dict[str, Any]]:
         raise TrainerError(f"--resume: no usable checkpoint in {directory} ({exc})") from None
     if not model_path.is_file():
         raise TrainerError(f"--resume: checkpoint file {model_path} is missing")
-    model = keras.saving.load_model(model_path, safe_mode=True)
+    model = load_trainer_model(model_path, backbone if state.get("checkpoint") != "head" else None)
     seeds = state.get("seed_states", [])
     variables = _seed_variables(model)
     if len(seeds) == len(variables):
@@ -69,11 +71,11 @@ def save_base(model: Any, directory: Path) -> Path:
     return save_keras(model, directory / BASE_FILE)
 
 
-def load_base(directory: Path) -> Any:
+def load_base(directory: Path, backbone: str | None = None) -> Any:
     """The classifier saved by :func:`save_base` (uncompiled)."""
-    import keras
+    from trainer.hub import load_trainer_model
 
     path = directory / BASE_FILE
     if not path.is_file():
         raise TrainerError(f"--resume: {path} is missing (needed to resume a cached phase)")
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
+    return load_trainer_model(path, backbone, compile=False)

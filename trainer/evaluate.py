@@ -78,15 +78,16 @@ def evaluate(target: str | Path, data: str, *, out: str | Path | None = None,
     """Evaluate the model at ``target`` on ``data`` (any ``--data`` source); write
     ``eval_metrics.json``, ``eval_confusion_matrix.json`` and ``eval_confusion_matrix.png``
     beside the model, or into ``out``."""
-    import keras
-
     from trainer.data import load_source, make_dataset
+    from trainer.hub import load_trainer_model
     from trainer.plots import plot_confusion
     from trainer.report import predict_probs
 
     model_path, card = resolve_model(target)
     try:
-        model = keras.saving.load_model(model_path, safe_mode=True)
+        model = load_trainer_model(model_path, (card or {}).get("backbone"))
+    except ModelError:
+        raise
     except Exception as exc:  # corrupt or foreign file: Keras raises many types
         raise ModelError(f"cannot load {model_path}: {str(exc).splitlines()[0][:200]}") from exc
     outputs = int(model.outputs[0].shape[-1])

@@ -14,6 +14,7 @@ from trainer.atomic import write_text
 from trainer.backbones import get_spec
 from trainer.config import FitConfig, dump_config, load_config, make_config
 from trainer.errors import TrainerError
+from trainer.hub import is_hub
 from trainer.inputs import FitData, prepare_data
 from trainer.run_dir import (
     prepare_run_dir,
@@ -96,6 +97,9 @@ def _fit(config: FitConfig, resume: bool, verbose: int,
     spec = get_spec(config.backbone)
     size = config.image_size or spec.default_size
     config = config.model_copy(update={"image_size": size})
+    if is_hub(config.backbone) and (config.freeze != "all" or config.fine_tune_epochs):
+        raise TrainerError(f"--backbone {config.backbone} is a frozen feature extractor: it "
+                           "needs --freeze all and cannot be fine-tuned (--fine-tune-epochs)")
     if config.upsample > 1 and size * config.upsample < spec.min_size:
         raise TrainerError(f"--image-size {size} x --upsample {config.upsample} = "
                            f"{size * config.upsample} px is too small for {spec.name}: "
@@ -117,7 +121,7 @@ def _fit(config: FitConfig, resume: bool, verbose: int,
         if not (paths.checkpoints / STATE_FILE).is_file():
             raise TrainerError(f"--resume: {paths.checkpoints} holds no checkpoint yet")
         with strategy.scope():
-            model, head, saved = _restore(paths.checkpoints)
+            model, head, saved = _restore(paths.checkpoints, config.backbone)
         state = RunState.from_dict(saved)
         plan = PhasePlan(state.checkpoint == "head", [] if config.fine_tune_epochs
                          else list(config.augment), _cache_dir(config))
@@ -148,16 +152,16 @@ def _cache_dir(config: FitConfig) -> Path:
     return Path(config.cache_dir) if config.cache_dir else default_cache_dir()
 
 
-def _restore(checkpoints: Path) -> tuple[Any, Any, dict[str, Any]]:
+def _restore(checkpoints: Path, backbone: str) -> tuple[Any, Any, dict[str, Any]]:
     """``(classifier, head or None, state)`` from the last checkpoint. A cached phase's
     checkpoint is the head: the classifier is ``base.keras`` with that head copied in."""
     from trainer.checkpoint import load_base, load_checkpoint
     from trainer.feature_head import transplant_head
 
-    model, saved = load_checkpoint(checkpoints)
+    model, saved = load_checkpoint(checkpoints, backbone)
     if saved.get("checkpoint") != "head":
         return model, None, saved
-    base = load_base(checkpoints)
+    base = load_base(checkpoints, backbone)
     transplant_head(model, base)
     return base, model, saved
 

@@ -38,7 +38,7 @@ from trainer.backbones import BACKBONE_NAME, BackboneSpec
 from trainer.errors import ModelError
 
 __all__ = ["HUB_PREFIX", "is_hub", "hub_spec", "keras_name", "resolve_hub",
-           "inspect_feature_vector", "hub_backbone", "load_hub_model"]
+           "inspect_feature_vector", "hub_backbone", "load_hub_model", "load_trainer_model"]
 
 HUB_PREFIX = "hub:"
 ENDPOINT = "__call__"
@@ -185,3 +185,14 @@ def load_hub_model(model_path: str | Path, trusted: Iterable[str | Path] = (),
                 raise ModelError(f"{model_path} loads the SavedModel {path}, which is not in "
                                  "the trusted hub modules")
     return keras.saving.load_model(model_path, compile=compile, safe_mode=False)
+
+
+def load_trainer_model(model_path: str | Path, backbone: str | None = None,
+                       compile: bool = True) -> Any:
+    """Load a ``.keras`` model written by the trainer: with ``safe_mode=True``, or for a
+    ``hub:`` ``backbone`` through :func:`load_hub_model` trusting that backbone's module."""
+    import keras
+
+    if backbone and is_hub(backbone):
+        return load_hub_model(model_path, trusted=[resolve_hub(backbone)], compile=compile)
+    return keras.saving.load_model(model_path, compile=compile, safe_mode=True)

@@ -23,6 +23,7 @@ from typing import Any
 
 from trainer.backbones import BACKBONE_NAME, create_backbone, get_spec
 from trainer.errors import ModelError
+from trainer.hub import keras_name
 from trainer.preprocessing import preprocessing_layers
 
 __all__ = ["HeadConfig", "build_classifier", "dtype_policy", "param_counts", "NOISE_NAME",
@@ -119,7 +120,7 @@ def build_classifier(backbone: str, num_classes: int, image_size: int, *,
             x = keras.layers.UpSampling2D(upsample, name=UPSAMPLE_NAME, dtype="float32")(x)
         x = base(x)
         outputs = _head(x, spec.flat_features, head, num_classes)
-        return keras.Model(inputs, outputs, name=f"{backbone}_classifier")
+        return keras.Model(inputs, outputs, name=f"{keras_name(backbone)}_classifier")
 
 
 def backbone_of(model: Any) -> Any:
