@@ -97,6 +97,8 @@ def fit(
     epochs: int | None = typer.Option(None, help="Epochs (default 10)."),
     batch_size: int = typer.Option(32, help="Batch size."),
     early_stopping: int = typer.Option(0, help="Patience in epochs (0 = off)."),
+    strategy: str = typer.Option("auto", help="auto | default | mirrored | multi-worker "
+                                 "(TF_CONFIG; the chief writes --out)."),
     mixed_precision: str = typer.Option("auto", help="auto | on | off (GPU only)."),
     xla: bool = typer.Option(False, help="XLA-compile the train step (GPU only)."),
     overwrite: bool = typer.Option(False, help="Replace an existing run directory."),
@@ -127,7 +129,8 @@ def fit(
                 unfreeze_from=unfreeze_from, optimizer=optimizer, lr=lr,
                 momentum=momentum, weight_decay=weight_decay, label_smoothing=label_smoothing,
                 schedule=schedule, epochs=epochs or 10, batch_size=batch_size,
-                early_stopping=early_stopping, mixed_precision=mixed_precision, xla=xla,
+                early_stopping=early_stopping, strategy=strategy,
+                mixed_precision=mixed_precision, xla=xla,
                 overwrite=overwrite, tensorboard=tensorboard)
         result = run_fit(config, resume=resume, verbose=0 if quiet else 1)
         m = result.metrics

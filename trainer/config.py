@@ -57,6 +57,7 @@ class FitConfig(BaseModel):
     batch_size: int = 32
     early_stopping: int = 0
 
+    strategy: Literal["auto", "default", "mirrored", "multi-worker"] = "auto"
     mixed_precision: Literal["auto", "on", "off"] = "auto"
     xla: bool = False
     overwrite: bool = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,12 +86,6 @@ def _fit(config: FitConfig, resume: bool, verbose: int,
          epoch_hook: Callable[[int], None] | None) -> FitResult:
     from trainer import runtime
     from trainer.backbones import check_request
-    from trainer.callbacks import RunState
-    from trainer.checkpoint import STATE_FILE
-    from trainer.phases import PhasePlan, Session, image_datasets, plan_phases, run_phases
-    from trainer.preprocessing import describe
-    from trainer.report import finish_run
-    from trainer.training import compile_model
 
     if config.init_from and not resume:
         config = _resolve_init_from(config)
@@ -111,10 +106,35 @@ def _fit(config: FitConfig, resume: bool, verbose: int,
     gpus = runtime.visible_gpus()
     precision = runtime.choose_precision(config.mixed_precision, gpus)
     xla = runtime.choose_xla(config.xla, gpus)
+    strategy_name = runtime.choose_strategy(gpus, config.strategy)
+    scratch, role = None, ""
+    if strategy_name == "multi-worker":
+        from trainer.distributed import prepare_worker
+
+        config, scratch, role = prepare_worker(config, resume)
+    strategy = runtime.make_strategy(strategy_name)  # before other TensorFlow work
+    try:
+        return _train(config, resume, verbose, epoch_hook, strategy, role,
+                      (spec, size, precision, xla))
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train(config: FitConfig, resume: bool, verbose: int,
+           epoch_hook: Callable[[int], None] | None, strategy: Any, role: str,
+           resolved: tuple[Any, int, str, bool]) -> FitResult:
+    from trainer.callbacks import RunState
+    from trainer.checkpoint import STATE_FILE
+    from trainer.phases import PhasePlan, Session, image_datasets, plan_phases, run_phases
+    from trainer.preprocessing import describe
+    from trainer.report import finish_run
+    from trainer.training import compile_model
+
+    spec, size, precision, xla = resolved
     _seed_everything(config.seed)
     data = prepare_data(config)
     steps = math.ceil(len(data.train) / config.batch_size)
-    strategy = runtime.make_strategy(runtime.choose_strategy(gpus))
     head = None
     if resume:
         paths = prepare_run_dir(config.out, overwrite=False, resume=True)
@@ -139,8 +159,12 @@ def _fit(config: FitConfig, resume: bool, verbose: int,
         write_samples(paths, data.train, data.val, size, config.seed)
     write_model_json(paths, config.backbone, size, describe(spec.preprocessing), data.labels)
     session = Session(config, data, paths, state, size, steps, xla, strategy, verbose,
-                      epoch_hook)
+                      epoch_hook, multi_worker=bool(role))
     run_phases(session, model, plan, head)
+    if role:
+        from trainer.feature_cache import model_digest
+
+        log.info("multi-worker %s: final weights sha256 %s", role, model_digest(model))
     _, val_ds = image_datasets(session, [])
     metrics = finish_run(model, paths, data, val_ds, state, precision=precision, xla=xla)
     return FitResult(run_dir=paths.root, metrics=metrics)

@@ -42,6 +42,7 @@ class Session:
     strategy: Any
     verbose: int = 1
     epoch_hook: Callable[[int], None] | None = None
+    multi_worker: bool = False  # train with distributed.fit_multi_worker (not Model.fit)
 
 
 @dataclass(frozen=True)
@@ -127,12 +128,23 @@ def _train_on_images(session: Session, model: Any, phase: int, augment: list[str
                      until: int) -> None:
     st = session.state
     train_ds, val_ds = image_datasets(session, augment)
-    if not st.history:
-        st.loss_before, st.accuracy_before = (
-            float(v) for v in model.evaluate(val_ds, verbose=0))
     st.checkpoint = "model"
     log.info("phase %d: epochs %d..%d on images%s, %d steps each", phase, st.epochs_done + 1,
              until, f" (augment {','.join(augment)})" if augment else "", session.steps)
+    if session.multi_worker:
+        from trainer.distributed import evaluate_local, fit_multi_worker
+
+        smoothing = session.config.label_smoothing
+        if not st.history:
+            st.loss_before, st.accuracy_before = evaluate_local(model, val_ds, smoothing)
+        fit_multi_worker(model, session.strategy, train_ds, val_ds, epochs=until,
+                         initial_epoch=st.epochs_done, steps_per_epoch=session.steps,
+                         callbacks=recorder_callbacks(session, phase),
+                         label_smoothing=smoothing)
+        return
+    if not st.history:
+        st.loss_before, st.accuracy_before = (
+            float(v) for v in model.evaluate(val_ds, verbose=0))
     model.fit(train_ds, epochs=until, initial_epoch=st.epochs_done,
               steps_per_epoch=session.steps, validation_data=val_ds,
               callbacks=recorder_callbacks(session, phase), shuffle=False,

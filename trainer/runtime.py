@@ -43,9 +43,15 @@ def choose_xla(requested: bool, gpus: int) -> bool:
     return bool(requested and gpus > 0)
 
 
-def choose_strategy(gpus: int) -> str:
-    """``mirrored`` for more than one GPU, else ``default`` (one device)."""
-    return "mirrored" if gpus > 1 else "default"
+def choose_strategy(gpus: int, requested: str = "auto") -> str:
+    """``--strategy``: ``auto`` is ``mirrored`` for more than one GPU, else ``default`` (one
+    device); ``default``, ``mirrored`` and ``multi-worker`` are taken as asked."""
+    if requested == "auto":
+        return "mirrored" if gpus > 1 else "default"
+    if requested in ("default", "mirrored", "multi-worker"):
+        return requested
+    raise ModelError(f"unknown strategy {requested!r}; accepted: auto, default, mirrored, "
+                     "multi-worker")
 
 
 def visible_gpus() -> int:
@@ -56,11 +62,15 @@ def visible_gpus() -> int:
 
 
 def make_strategy(name: str) -> Any:
-    """The ``tf.distribute`` strategy called ``name`` (``default`` or ``mirrored``)."""
+    """The ``tf.distribute`` strategy called ``name`` (``default``, ``mirrored``, or
+    ``multi-worker``: ``MultiWorkerMirroredStrategy`` configured by ``TF_CONFIG``; create it
+    before other TensorFlow work)."""
     import tensorflow as tf
 
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
+    if name == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "default":
         return tf.distribute.get_strategy()
-    raise ModelError(f"unknown strategy {name!r}; accepted: default, mirrored")
+    raise ModelError(f"unknown strategy {name!r}; accepted: default, mirrored, multi-worker")
