@@ -72,6 +72,7 @@ class _Queue:
         self.changed = asyncio.Event()
         self.slots = asyncio.Semaphore(max(1, options.num_batch_threads))
         self.dispatcher: asyncio.Task | None = None
+        self.running = 0  # batches executing: the queue is idle only when none wait or run
 
     def add(self, inputs: dict[str, np.ndarray], rows: int) -> asyncio.Future:
         """Queue one request; its future resolves to the request's slice of the outputs."""
@@ -116,8 +117,10 @@ class _Queue:
             await self.slots.acquire()
             head.closed = True
             self.batches.popleft()
+            self.running += 1
             asyncio.create_task(self._execute(head))
-        self.on_idle(self)
+        if self.running == 0:
+            self.on_idle(self)
 
     async def _execute(self, batch: _Batch) -> None:
         try:
@@ -128,6 +131,9 @@ class _Queue:
                     future.set_exception(err)
         finally:
             self.slots.release()
+            self.running -= 1
+            if self.running == 0 and not self.batches:
+                self.on_idle(self)
 
     async def _run_batch(self, batch: _Batch) -> None:
         started = time.monotonic()
@@ -188,8 +194,10 @@ class Batcher:
         return await queue.add(inputs, rows)
 
     def _forget(self, key: tuple, queue: _Queue) -> None:
-        """Drop an idle queue, so an unloaded version is not kept alive by its runner."""
-        if self._queues.get(key) is queue and not queue.batches:
+        """Drop an idle queue (nothing waiting or running), so an unloaded version is not kept
+        alive by its runner. Dropping it while a batch still runs would hand the next request
+        a fresh queue with fresh ``num_batch_threads`` slots: no limit, so nothing merges."""
+        if self._queues.get(key) is queue and not queue.batches and queue.running == 0:
             del self._queues[key]
 
     @property
