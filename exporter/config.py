@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 FAMILIES = ("savedmodel", "tflite", "onnx")
 QUANTIZATIONS = ("float16", "dynamic", "int8")
 DEFAULT_OPSET = 17
+# A model name becomes one directory under the model base path (and a URL path segment in
+# TF Serving's REST API): no separators, no "..", nothing hidden.
+MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,15 @@ class ExportConfig:
     opset: int = DEFAULT_OPSET
     warmup_requests: int = 8
     verify: VerifySettings = field(default_factory=VerifySettings)
+
+    def __post_init__(self) -> None:
+        if not MODEL_NAME.fullmatch(self.name) or ".." in self.name:
+            raise ValueError(
+                f"bad model name {self.name!r}; accepted: letters, digits, '_', '.', '-' "
+                "(no path separators, no '..', not starting with '.' or '-')"
+            )
+        if self.version is not None and self.version < 0:
+            raise ValueError(f"bad version {self.version}; accepted: an integer >= 0")
 
     def tflite_variants(self) -> tuple[str, ...]:
         """The requested TFLite quantizations; none unless asked for (``--quantize``).

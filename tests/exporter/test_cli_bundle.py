@@ -146,3 +146,13 @@ def test_verify_failure_exits_1_naming_format(version_dir: Path, monkeypatch) ->
     assert "FAIL" in result.stdout, result.stderr  # the table is still printed
     line = _error_line(result)
     assert line.startswith("error: onnx: top-1 agreement") and "< required 99.90%" in line
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "..", ".hidden", "a\\b", ""])
+def test_export_refuses_path_like_names(run_dir: Path, tmp_path: Path, name: str) -> None:
+    base = tmp_path / "models"
+    args = ["export", str(run_dir), "--model-base-path", str(base), "--name", name]
+    result = cli.invoke(app, args + ["--formats", "savedmodel"])
+    assert result.exit_code == 1
+    assert "bad model name" in _error_line(result)
+    assert not any(tmp_path.rglob("saved_model.pb"))
