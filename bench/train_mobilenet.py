@@ -14,16 +14,12 @@ Prints one markdown table row per run and the exact command.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-DATA = "../shared/data/cifar10/train.npz"
-WEIGHTS = "../shared/data/weights/mobilenet_2_5_224_tf_no_top.h5"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _fit_runner import DATA, WEIGHTS, run_fit  # noqa: E402
+
 HEADER = ("| run | epochs | train images | wall s | train images/s | peak RSS MB "
           "| best val acc |\n|---|---|---|---|---|---|---|")
 
@@ -47,23 +43,12 @@ def small_cnn_args(epochs: int) -> list[str]:
 
 def run(name: str, model_args: list[str], out_root: Path, train_size: int | None) -> str:
     """Run one ``trainer fit`` process; return its markdown row."""
-    out = out_root / name
-    args = ["fit", "--data", DATA, "--val-split", "0.1", "--seed", "0", *model_args,
-            "--out", str(out), "--overwrite", "--quiet"]
-    if train_size:
-        args += ["--train-size", str(train_size)]
-    print(f"$ trainer {shlex.join(args)}", flush=True)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "trainer.cli", *args], env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        return f"| {name} | failed (exit {os.waitstatus_to_exitcode(status)}) |"
-    m = json.loads((out / "metrics.json").read_text())
-    rss_mb = usage.ru_maxrss / 1024  # Linux: KiB
-    return (f"| {name} | {m['epochs_run']} | {m['num_train']} | {wall:.0f} | "
-            f"{m['images_per_s']:.0f} | {rss_mb:.0f} | {m['best_val_accuracy']:.4f} |")
+    r = run_fit(name, model_args, out_root, train_size)
+    if not r.ok:
+        return f"| {name} | failed (exit {r.exit_code}) |"
+    m = r.metrics
+    return (f"| {name} | {m['epochs_run']} | {m['num_train']} | {r.wall_s:.0f} | "
+            f"{m['images_per_s']:.0f} | {r.peak_rss_mb:.0f} | {m['best_val_accuracy']:.4f} |")
 
 
 def main() -> None:
