@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 __all__ = ["load_backend", "bare_latency", "bare_throughput", "best_bare_throughput"]
 
@@ -77,6 +78,7 @@ def bare_throughput(backend: Any, signature: str, alias: str, batch: np.ndarray,
                 counts[k] += 1
 
     pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    busy0, own0, wall0 = _busy(), time.process_time(), time.perf_counter()
     for t in pool:
         t.start()
     now = time.perf_counter()
@@ -85,9 +87,17 @@ def bare_throughput(backend: Any, signature: str, alias: str, batch: np.ndarray,
     barrier.wait()
     for t in pool:
         t.join()
+    wall = time.perf_counter() - wall0
+    own = (time.process_time() - own0) / wall
     calls = sum(counts)
     return {"signature": signature, "batch_size": int(len(batch)), "threads": threads,
-            "calls": calls, "seconds": seconds, "images_per_s": calls * len(batch) / seconds}
+            "calls": calls, "seconds": seconds, "images_per_s": calls * len(batch) / seconds,
+            "cpu_cores": own, "others_cpu_cores": max(0.0, (_busy() - busy0) / wall - own)}
+
+
+def _busy() -> float:
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
 
 
 def best_bare_throughput(backend: Any, signature: str, alias: str, batch: np.ndarray,

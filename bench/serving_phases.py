@@ -83,10 +83,11 @@ def _throughput(platform: str, server: ServerProcess, wl: Workloads, bare: dict,
     best_b1 = max((r for r in sweep if r["batch_size"] == 1), key=lambda r: r["images_per_s"])
     threads = bare["throughput"]["serve_raw"]["threads"]
     batch16 = wl.payloads("grpc", "server-resize", BATCH).tensors[0]
-    repeats, bares, ratios = [], [], []
+    repeats, bares, ratios, bare_runs = [], [], [], []
     for _ in range(s.repeats):
-        b = bare_throughput(bare["backend"], "serve_raw", "image", batch16, threads,
-                            s.bare_seconds)["images_per_s"]
+        bare_runs.append(bare_throughput(bare["backend"], "serve_raw", "image", batch16,
+                                         threads, s.bare_seconds))
+        b = bare_runs[-1]["images_per_s"]
         p = wl.payloads("grpc", "server-resize", best["batch_size"])
         r = run_point(server, "grpc", "server-resize", p, wl.client("grpc"),
                       best["concurrency"], s.cfg, label=f"{platform} repeat")
@@ -99,7 +100,7 @@ def _throughput(platform: str, server: ServerProcess, wl: Workloads, bare: dict,
                                      "concurrency": best["concurrency"]},
             "best_b1_concurrency": best_b1["concurrency"], "repeats": repeats,
             "served": spread([r["images_per_s"] for r in repeats]), "bare": spread(bares),
-            "ratio": spread(ratios), "client_resize": cr,
+            "ratio": spread(ratios), "bare_runs": bare_runs, "client_resize": cr,
             "client_resize_ratio": cr["images_per_s"]
             / bare["throughput"]["serving_default"]["images_per_s"]}
 

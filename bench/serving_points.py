@@ -4,7 +4,8 @@
 library clients' own encoders: exactly the bytes ``clients predict`` sends). ``run_point``
 drives one closed-loop concurrency with ``clients.bench_run.measure`` (warmup, windows until
 stable or out of time), checks sampled answers, and adds what the engine does not know: the
-CPU the server process and this (load-generator) process used, and, from the server's
+CPU the server process, this (load-generator) process and every other process on the machine
+(other users' jobs: the noise) used, and, from the server's
 Prometheus page, the mean merged batch size, server-side request time and model run time.
 """
 
@@ -14,6 +15,7 @@ import asyncio
 import time
 from typing import Any
 
+import psutil
 from serving_servers import ServerProcess, metric_sum_count, scrape_metrics
 
 from clients.bench_run import BenchConfig, measure
@@ -22,7 +24,7 @@ from clients.bench_targets import GrpcTarget, Payloads, RestTarget, build_payloa
 from clients.connect import make_client
 from clients.prepare import ImageItem, Mode
 
-__all__ = ["Workloads", "run_point"]
+__all__ = ["Workloads", "run_point", "busy_cpu_seconds"]
 
 ENTRY = {"rest": "REST", "grpc": "GRPC"}
 
@@ -55,6 +57,12 @@ class Workloads:
         """Close the clients."""
         for client in self._clients.values():
             client.close()
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all processes, all cores)."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
 
 
 def _loop_factory(protocol: str) -> Any:
@@ -97,11 +105,13 @@ def run_point(server: ServerProcess, protocol: str, mode: str, payloads: Payload
     ours = server.kind == "serving"
     before = _server_stats(server) if ours else None
     srv0, gen0, wall0 = server.cpu_seconds(), time.process_time(), time.perf_counter()
+    busy0 = busy_cpu_seconds()
     with asyncio.Runner(loop_factory=_loop_factory(protocol)) as runner:
         windows, stable, rec = runner.run(measure(target, concurrency, None, cfg))
     wall = time.perf_counter() - wall0
     server_cpu = (server.cpu_seconds() - srv0) / wall
     gen_cpu = (time.process_time() - gen0) / wall
+    others_cpu = max(0.0, (busy_cpu_seconds() - busy0) / wall - server_cpu - gen_cpu)
     merged = summarize(windows[-3:])
     checked, bad = check_samples(decoder, payloads, rec.samples)
     total = merged.ok + sum(merged.errors.values())
@@ -118,6 +128,7 @@ def run_point(server: ServerProcess, protocol: str, mode: str, payloads: Payload
         "response_bytes": merged.response_bytes / total if total else 0.0,
         "checked": checked, "mismatched": bad,
         "server_cpu_cores": server_cpu, "generator_cpu_cores": gen_cpu,
+        "others_cpu_cores": others_cpu,
     }
     if before is not None:
         after = _server_stats(server)
