@@ -152,3 +152,7 @@ def bundle(
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="exporter")
+
+
+if __name__ == "__main__":
+    main()

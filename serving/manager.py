@@ -15,6 +15,7 @@ holding it has finished (tracked with a weak reference), or after ``unload_grace
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from functools import partial
@@ -216,6 +217,12 @@ class ModelManager:
             with self._lock:
                 entry.state, entry.error_code, entry.error_message = State.END, code, message
             return
+        # A loaded TensorFlow model leaves hundreds of thousands of long-lived Python objects;
+        # without this every full collection walks them (~280 ms on 2 cores) and request
+        # parsing (a 480 kB JSON body allocates ~16k lists) triggers those collections often:
+        # served p99 340 ms -> 33 ms in bench/results/serving_notes.md. The cost: cyclic
+        # garbage among them is only reclaimed by reference counting after an unload.
+        gc.freeze()
         with self._lock:
             entry.backend = backend
             entry.served = ServedVersion(name, entry.version, platform, backend)
