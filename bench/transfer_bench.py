@@ -50,7 +50,7 @@ def two_phase_args(head_epochs: int, ft_epochs: int, ft_lr: str, cache_dir: Path
 
 
 def scratch_args(backbone: str, epochs: int) -> list[str]:
-    """(c): a small net from scratch at 32 px."""
+    """(c): a small net from scratch at 32 px (flips, cosine Adam 1e-3)."""
     return ["--backbone", backbone, "--weights", "none", "--image-size", "32",
             "--optimizer", "adam", "--lr", "1e-3", "--schedule", "cosine",
             "--augment", "flip", "--epochs", str(epochs), "--batch-size", "32"]
@@ -79,10 +79,10 @@ def main() -> None:
                    help="comma list of: a, b, d, small_cnn, mini_vgg (run in this order)")
     p.add_argument("--head-epochs", type=int, default=30, help="(a) head epochs")
     p.add_argument("--phase1-epochs", type=int, default=10, help="(b) head epochs")
-    p.add_argument("--fine-tune-epochs", type=int, default=4, help="(b) phase-2 epochs")
-    p.add_argument("--fine-tune-lr", default="1e-4", help="(b) phase-2 learning rate")
-    p.add_argument("--small-cnn-epochs", type=int, default=60)
-    p.add_argument("--mini-vgg-epochs", type=int, default=15)
+    p.add_argument("--fine-tune-epochs", type=int, default=5, help="(b) phase-2 epochs")
+    p.add_argument("--fine-tune-lr", default="2e-4", help="(b) phase-2 learning rate")
+    p.add_argument("--small-cnn-epochs", type=int, default=70)
+    p.add_argument("--mini-vgg-epochs", type=int, default=11)
     p.add_argument("--ratio-epochs", type=int, default=2, help="(d) epochs per side")
     p.add_argument("--train-size", type=int, default=None)
     p.add_argument("--smoke", action="store_true",
