@@ -14,6 +14,18 @@ from typing import Any
 __all__ = ["write_bytes", "write_text", "write_json", "write_with", "save_keras", "savez"]
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates 0600 files; published files get the usual 0666 & ~umask instead, so a
+# reader running as another user (an exporter job, a serving container) can open them.
+# Read once at import, while the process is still single-threaded (os.umask is global).
+_FILE_MODE = 0o666 & ~_current_umask()
+
+
 def _temp_path(target: Path, suffix: str = "") -> Path:
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}",
                                 dir=target.parent)
@@ -30,6 +42,8 @@ def write_with(target: str | os.PathLike[str], writer: Callable[[Path], None],
     tmp = _temp_path(target, suffix)
     try:
         writer(tmp)
+        if tmp.is_file():
+            os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -40,3 +40,21 @@ def test_savez_round_trip_and_suffix(tmp_path: Path) -> None:
     write_with(tmp_path / "m.keras", lambda p: (seen.append(p.name), p.write_bytes(b"x")),
                suffix=".keras")
     assert seen[0].endswith(".keras") and seen[0].startswith(".m.keras.")
+
+
+def test_written_files_get_the_umask_mode_not_mkstemps_0600(tmp_path: Path) -> None:
+    """Published files must be readable by another user (a serving container)."""
+    import importlib
+    import os
+    import stat
+
+    import trainer.atomic as atomic
+
+    mask = os.umask(0o022)
+    try:
+        importlib.reload(atomic)  # the mode is computed from the umask at import
+        target = atomic.write_text(tmp_path / "labels.txt", "a\nb\n")
+    finally:
+        os.umask(mask)
+        importlib.reload(atomic)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
