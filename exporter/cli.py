@@ -73,6 +73,10 @@ def export(
     limit: int = typer.Option(256, help="Images used for the parity check."),
     thresholds: str | None = typer.Option(None, help="e.g. 'int8=0.95,float16=0.99'."),
     opset: int = typer.Option(17, help="ONNX opset."),
+    trust_model: bool = typer.Option(
+        False, "--trust-model", help="Load model.keras with Keras safe mode off, running any "
+        "Python code it holds (Lambda layers); only for models from a trusted source."
+    ),
 ) -> None:
     """Export RUN_DIR, verify every format against the Keras model, publish atomically."""
     from exporter.export import export_run
@@ -93,6 +97,7 @@ def export(
             force=force,
             opset=opset,
             verify=settings,
+            trust_model=trust_model,
         )
         return export_run(config)
 

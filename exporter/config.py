@@ -55,6 +55,7 @@ class ExportConfig:
     opset: int = DEFAULT_OPSET
     warmup_requests: int = 8
     verify: VerifySettings = field(default_factory=VerifySettings)
+    trust_model: bool = False  # load model.keras with safe_mode=False (runs its code)
 
     def __post_init__(self) -> None:
         if not MODEL_NAME.fullmatch(self.name) or ".." in self.name:

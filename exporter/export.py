@@ -123,7 +123,7 @@ def export_run(config: ExportConfig) -> ExportResult:
     check_target(base, version, config.force)
     eval_set = _eval_set(run, config)
     calibration = _calibration(run, config)
-    model = load_keras_model(run)
+    model = load_keras_model(run, trust_model=config.trust_model)
     x = to_model_input(eval_set.x, run.image_size)
     reference = np.asarray(model.predict(x, batch_size=32, verbose=0), dtype=np.float32)
     staging = make_staging(base)

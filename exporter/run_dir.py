@@ -97,14 +97,27 @@ def load_run_info(path: Path | str) -> RunInfo:
     )
 
 
-def load_keras_model(run: RunInfo) -> Any:
-    """Load the run's Keras model with ``safe_mode=True`` and check its I/O shapes."""
+def load_keras_model(run: RunInfo, trust_model: bool = False) -> Any:
+    """Load the run's Keras model and check its I/O shapes.
+
+    By default with ``safe_mode=True``: a model holding Python code (a ``Lambda`` layer, a
+    pickled function) is refused with a one-line ``RunDirError`` naming ``--trust-model``.
+    ``trust_model`` loads with ``safe_mode=False``, which runs that code: only for models
+    from a trusted source.
+    """
     import keras
 
     try:
-        model = keras.saving.load_model(run.model_path, safe_mode=True, compile=False)
+        model = keras.saving.load_model(run.model_path, safe_mode=not trust_model, compile=False)
     except Exception as exc:  # Keras raises many types; the user needs one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip()
+        if not trust_model and "safe_mode" in text:
+            raise RunDirError(
+                f"refusing to load {run.model_path}: it contains Python code (e.g. a Lambda "
+                "layer) that Keras safe mode does not run; if you trust where the model comes "
+                "from, pass --trust-model to load it with safe_mode=False"
+            ) from exc
+        first = text.splitlines()[0] if text else type(exc).__name__
         raise RunDirError(f"cannot load {run.model_path}: {first}") from exc
     in_shape = tuple(model.inputs[0].shape[1:])
     out_shape = tuple(model.outputs[0].shape[1:])
