@@ -28,6 +28,7 @@ from serving.codecs.tensor_proto import TensorProtoError, from_numpy, to_numpy
 from serving.core import InferenceTask, ServingCore
 from serving.errors import InvalidArgument, ServingError, grpc_status_code
 from serving.grpc_convert import fill_classes, fill_regressions, model_spec, read_examples, truncate
+from serving.grpc_registry import MODEL_SERVICE, PREDICTION_SERVICE, register_services
 
 __all__ = ["GrpcServer", "MAX_MESSAGE_BYTES"]
 
@@ -69,7 +70,9 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
             for alias, proto in request.inputs.items():
                 try:
                     inputs[alias] = to_numpy(proto)
-                except TensorProtoError:
+                except (TensorProtoError, ValueError, OverflowError, MemoryError):
+                    # ValueError/MemoryError: huge dims or odd complex counts the codec does
+                    # not catch yet; a client mistake either way, never UNKNOWN.
                     raise InvalidArgument(f"tensor parsing error: {alias}") from None
             outputs = await self.core.predict(
                 served, signature_name, inputs, list(request.output_filter)
@@ -223,10 +226,10 @@ class GrpcServer:
             *channel_args,
         ]
         self.server = grpc.aio.server(options=options)
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionService(core), self.server
+        register_services(
+            self.server,
+            {PREDICTION_SERVICE: PredictionService(core), MODEL_SERVICE: ModelService(core)},
         )
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(core), self.server)
 
     async def start(self, host: str, port: int, socket_path: str = "") -> int:
         """Bind ``host:port`` (0 picks a free port) and optionally a UNIX socket, start
