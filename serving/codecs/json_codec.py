@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from serving.codecs.json_numeric import parse_numeric_body
 from serving.codecs.json_parse import depth_guarded, load_json_object
 from serving.codecs.json_tensors import (
     checked_tensor,
@@ -28,6 +29,7 @@ from serving.errors import InvalidArgument, ServingError
 __all__ = [
     "JsonPredictRequest",
     "parse_predict_request",
+    "parse_predict_general",
     "read_signature_name",
     "format_predict_response",
     "error_body",
@@ -164,12 +166,27 @@ def _columnar(value: object, dtypes: Mapping[str, int]) -> dict[str, np.ndarray]
     return out
 
 
-@depth_guarded
 def parse_predict_request(
     body: bytes, input_dtypes: Callable[[str], Mapping[str, int]]
 ) -> JsonPredictRequest:
     """Parse a ``:predict`` body. ``input_dtypes(signature_name)`` returns the signature's
-    ``{alias: DataType enum}`` (raising TF Serving's unknown-signature error)."""
+    ``{alias: DataType enum}`` (raising TF Serving's unknown-signature error).
+
+    A one-tensor all-number body (a client-resized image) takes ``parse_numeric_body``'s
+    byte-level path; everything else, including every error, ``parse_predict_general``."""
+    fast = parse_numeric_body(body, input_dtypes)
+    if fast is not None:
+        signature_name, key, tensor, alias = fast
+        return JsonPredictRequest(signature_name, {alias: tensor}, key == "instances")
+    return parse_predict_general(body, input_dtypes)
+
+
+@depth_guarded
+def parse_predict_general(
+    body: bytes, input_dtypes: Callable[[str], Mapping[str, int]]
+) -> JsonPredictRequest:
+    """``parse_predict_request`` for any body: orjson/rapidjson-compatible parse, then TF
+    Serving's row/columnar rules and messages."""
     doc = load_json_object(body)
     signature_name = read_signature_name(doc)
     dtypes = input_dtypes(signature_name)
