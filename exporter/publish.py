@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from exporter.errors import PublishError
+from exporter.staging import CLAIM_PREFIX, claim, release, sweep_stale
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,14 @@ def describe_os_error(exc: OSError, what: str) -> str:
 
 
 def make_staging(base: Path) -> Path:
-    """Create ``base`` if needed and a fresh staging directory inside it."""
+    """Create ``base`` if needed and a fresh staging directory inside it, owned (locked) by
+    this process; first remove staging directories that dead exports left behind."""
     try:
         base.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=base))
-        staging.chmod(0o755)  # mkdtemp makes 0700; a server running as another user must read
-        return staging
+        sweep_stale(base, STAGING_PREFIX)
+        fresh = Path(tempfile.mkdtemp(prefix=CLAIM_PREFIX, dir=base))
+        fresh.chmod(0o755)  # mkdtemp makes 0700; a server running as another user must read
+        return claim(fresh, base / (STAGING_PREFIX + fresh.name[len(CLAIM_PREFIX):]))
     except OSError as exc:
         raise PublishError(describe_os_error(exc, f"creating a directory in {base}")) from exc
 
@@ -86,6 +89,7 @@ def publish(staging: Path, base: Path, version: int, force: bool) -> Path:
     finally:
         if replaced is not None:
             shutil.rmtree(replaced, ignore_errors=True)
+    release(staging)
     log.info("published %s", target)
     return target
 
@@ -94,6 +98,7 @@ def discard(staging: Path | None) -> None:
     """Remove a staging directory (after a failure); never raises."""
     if staging is not None:
         shutil.rmtree(staging, ignore_errors=True)
+        release(staging)
 
 
 def _sync_tree(root: Path) -> None:

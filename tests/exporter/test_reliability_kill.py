@@ -1,0 +1,260 @@
+"""``exporter export`` killed with SIGKILL at several points while a watcher polls the model
+directory the way a server does: an integer (version) directory is never seen incomplete,
+temporary names are never integers, and the next export succeeds and removes the staging
+directories the killed ones left behind (``exporter.staging``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from exporter.publish import STAGING_PREFIX, existing_versions
+from exporter.staging import CLAIM_PREFIX, claim, release, sweep_stale
+from tests.exporter.run_factory import write_run_dir
+
+pytestmark = pytest.mark.reliability
+
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "n"
+# What a complete version directory holds for --formats savedmodel,tflite,onnx
+# (docs/contracts.md section 2).
+REQUIRED = ("saved_model.pb", "variables/variables.index", "assets/labels.txt",
+            "assets.extra/tf_serving_warmup_requests", "model.onnx", "model.tflite",
+            "labels.txt", "export_report.json")
+
+
+def _snapshot(directory: Path) -> set[str]:
+    """Relative paths of every file under ``directory`` (empty if it vanished meanwhile)."""
+    try:
+        return {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()}
+    except OSError:
+        return set()
+
+
+def incomplete(version: Path) -> list[str]:
+    """What ``version`` lacks to be a complete version directory (empty when complete)."""
+    files = _snapshot(version)
+    missing = [item for item in REQUIRED if item not in files]
+    if not any(f.startswith("variables/variables.data-") for f in files):
+        missing.append("variables/variables.data-*")
+    if "export_report.json" in files:
+        report = json.loads((version / "export_report.json").read_text())
+        if "contract" not in report:
+            missing.append("export_report.json contract block")
+    return missing
+
+
+class Watcher(threading.Thread):
+    """Polls ``base`` like a version-directory poller; every integer directory is checked for
+    completeness the first time it is seen, every other name is recorded, and the files of
+    each staging directory are kept (so a test can act at a given point of an export)."""
+
+    def __init__(self, base: Path) -> None:
+        super().__init__(daemon=True)
+        self.base = base
+        self.seen: set[str] = set()
+        self.checked: set[str] = set()
+        self.problems: list[str] = []
+        self.staging: dict[str, set[str]] = {}  # staging name -> its files (latest poll)
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.poll()
+            time.sleep(0.003)
+
+    def poll(self) -> None:
+        """One pass over ``base``."""
+        try:
+            entries = list(self.base.iterdir()) if self.base.is_dir() else []
+        except OSError:
+            return
+        staging: dict[str, set[str]] = {}
+        for entry in entries:
+            self.seen.add(entry.name)
+            if entry.name.isdigit():
+                if entry.name not in self.checked:
+                    self.checked.add(entry.name)
+                    missing = incomplete(entry)
+                    if missing:
+                        self.problems.append(f"{entry.name} seen without {missing}")
+            elif entry.name.startswith(STAGING_PREFIX):
+                staging[entry.name] = _snapshot(entry)
+        self.staging = staging
+
+    def stop(self) -> None:
+        """End the thread (after one last poll)."""
+        self._stop_event.set()
+        self.join()
+        self.poll()
+
+
+def staged(watcher: Watcher, *files: str) -> Callable[[], Callable[[], bool]]:
+    """A trigger factory: true once a staging directory created after the factory is called
+    holds one of ``files`` (any file when none are named)."""
+
+    def start() -> Callable[[], bool]:
+        before = set(watcher.staging)
+
+        def ready() -> bool:
+            new = [f for name, f in list(watcher.staging.items()) if name not in before]
+            return any(not files or any(x in f for x in files) for f in new)
+
+        return ready
+
+    return start
+
+
+def after(seconds: float) -> Callable[[], Callable[[], bool]]:
+    """A trigger factory: true ``seconds`` after the factory is called."""
+
+    def start() -> Callable[[], bool]:
+        at = time.monotonic() + seconds
+        return lambda: time.monotonic() >= at
+
+    return start
+
+
+def _export(run: Path, base: Path, version: int) -> subprocess.Popen[str]:
+    args = [sys.executable, "-m", "exporter.cli", "export", str(run), "--model-base-path",
+            str(base), "--name", NAME, "--version", str(version), "--limit", "32",
+            "--formats", "savedmodel,tflite,onnx"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.Popen(args, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _kill_when(proc: subprocess.Popen[str], ready: Callable[[], bool], limit: float) -> bool:
+    """SIGKILL ``proc`` as soon as ``ready()``; False if it ended first (or ``limit`` s)."""
+    deadline = time.monotonic() + limit
+    while proc.poll() is None and time.monotonic() < deadline:
+        if ready():
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return True
+        time.sleep(0.002)
+    proc.kill()
+    proc.communicate()
+    return False
+
+
+def _debris(base: Path) -> list[str]:
+    """Names under ``base`` that are not integer version directories."""
+    return sorted(p.name for p in base.iterdir() if not p.name.isdigit()) if base.is_dir() else []
+
+
+@pytest.fixture(scope="module")
+def kill_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny run directory (32 px, 32 sample images)."""
+    return write_run_dir(tmp_path_factory.mktemp("runs") / "tiny", steps=10, n_val=32,
+                         n_calib=32)
+
+
+def test_killed_exports_never_expose_partial_versions(kill_run: Path, tmp_path: Path) -> None:
+    base = tmp_path / "models"
+    watcher = Watcher(base / NAME)
+    watcher.start()
+    started = time.monotonic()
+    proc = _export(kill_run, base, 1)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-2000:]
+    duration = time.monotonic() - started
+    seed = int(time.time())
+    rng = random.Random(seed)
+    points = {
+        "staging created": staged(watcher),
+        "SavedModel written": staged(watcher, "saved_model.pb"),
+        "a conversion written": staged(watcher, "model.onnx", "model.tflite"),
+        "report written (publishing)": staged(watcher, "export_report.json"),
+    }
+    for fraction in (rng.uniform(0.2, 0.5), rng.uniform(0.5, 0.95)):
+        points[f"after {fraction * duration:.1f} s"] = after(fraction * duration)
+    killed, debris = [], {}
+    for label, trigger in points.items():
+        version = max(existing_versions(base / NAME), default=0) + 1
+        ready = trigger()
+        proc = _export(kill_run, base, version)
+        if _kill_when(proc, ready, limit=300):
+            killed.append(label)
+        debris[label] = _debris(base / NAME)
+    watcher.stop()
+    context = f"(seed {seed}, kills {killed}, debris after each {debris})"
+    assert not watcher.problems, f"{watcher.problems} {context}"
+    assert all(not n.isdigit() for n in watcher.seen if n.startswith(".")), context
+    assert "staging created" in killed and debris["staging created"], context
+    for version in existing_versions(base / NAME):
+        assert not incomplete(base / NAME / str(version)), context
+
+    # the next export succeeds and removes every staging directory the kills left behind
+    watcher = Watcher(base / NAME)
+    watcher.start()
+    version = max(existing_versions(base / NAME)) + 1
+    proc = _export(kill_run, base, version)
+    out, err = proc.communicate(timeout=600)
+    watcher.stop()
+    assert proc.returncode == 0, err[-2000:]
+    assert not watcher.problems, watcher.problems
+    assert _debris(base / NAME) == [], context
+    for number in existing_versions(base / NAME):
+        assert not incomplete(base / NAME / str(number))
+
+
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from exporter.publish import make_staging
+staging = make_staging(Path(sys.argv[1]))
+(staging / "saved_model.pb").write_bytes(b"partial")
+print(staging, flush=True)
+time.sleep(600)
+"""
+
+
+def _hold_staging(base: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A process that creates and owns a staging directory in ``base``, then sleeps."""
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(base)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    return proc, Path(proc.stdout.readline().strip())
+
+
+def test_sweep_keeps_live_staging_and_removes_dead_ones(tmp_path: Path) -> None:
+    live, live_dir = _hold_staging(tmp_path)
+    dead, dead_dir = _hold_staging(tmp_path)
+    try:
+        dead.send_signal(signal.SIGKILL)
+        dead.wait()
+        assert sweep_stale(tmp_path, STAGING_PREFIX) == [dead_dir]
+        assert live_dir.is_dir() and not dead_dir.exists()
+    finally:
+        live.kill()
+        live.wait()
+    assert sweep_stale(tmp_path, STAGING_PREFIX) == [live_dir]
+
+
+def test_sweep_spares_young_claims_and_own_staging(tmp_path: Path) -> None:
+    young = tmp_path / f"{CLAIM_PREFIX}young"
+    young.mkdir()  # like a directory its owner has not locked yet
+    old = tmp_path / f"{CLAIM_PREFIX}old"
+    old.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    fresh = tmp_path / f"{CLAIM_PREFIX}mine"
+    fresh.mkdir()
+    mine = claim(fresh, tmp_path / f"{STAGING_PREFIX}mine")
+    (mine / "variables").mkdir()
+    try:
+        assert sweep_stale(tmp_path, STAGING_PREFIX) == [old]
+        assert young.is_dir() and mine.is_dir() and not fresh.exists()
+    finally:
+        release(mine)
+    assert sweep_stale(tmp_path, STAGING_PREFIX) == [mine]  # unlocked now: an orphan
