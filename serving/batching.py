@@ -70,7 +70,8 @@ class _Queue:
         self.options, self.run, self.on_batch, self.on_idle = options, run, on_batch, on_idle
         self.batches: deque[_Batch] = deque()
         self.changed = asyncio.Event()
-        self.slots = asyncio.Semaphore(max(1, options.num_batch_threads))
+        self.limit = max(1, options.num_batch_threads)  # batches of this queue run at once
+        self.slot_freed = asyncio.Event()
         self.dispatcher: asyncio.Task | None = None
         self.running = 0  # batches executing: the queue is idle only when none wait or run
 
@@ -96,10 +97,28 @@ class _Queue:
         tail.size += rows
         if tail.size >= self.options.max_batch_size:
             tail.closed = True
+        if self._start_now():
+            return future
         self.changed.set()
         if self.dispatcher is None or self.dispatcher.done():
             self.dispatcher = asyncio.create_task(self._dispatch())
         return future
+
+    def _start_now(self) -> bool:
+        """With ``batch_timeout_micros`` 0, a lone batch runs at once when a batch thread is
+        free (what the dispatcher would do one loop turn later, minus that turn)."""
+        if (
+            self.options.batch_timeout_micros > 0
+            or len(self.batches) != 1
+            or self.running >= self.limit
+            or (self.dispatcher is not None and not self.dispatcher.done())
+        ):
+            return False
+        head = self.batches.popleft()
+        head.closed = True
+        self.running += 1
+        asyncio.create_task(self._execute(head))
+        return True
 
     async def _dispatch(self) -> None:
         timeout = self.options.batch_timeout_micros / 1e6
@@ -114,7 +133,9 @@ class _Queue:
                     await asyncio.wait_for(self.changed.wait(), remaining)
                 except TimeoutError:
                     break
-            await self.slots.acquire()
+            while self.running >= self.limit:
+                self.slot_freed.clear()
+                await self.slot_freed.wait()
             head.closed = True
             self.batches.popleft()
             self.running += 1
@@ -130,16 +151,19 @@ class _Queue:
                 if not future.done():
                     future.set_exception(err)
         finally:
-            self.slots.release()
             self.running -= 1
+            self.slot_freed.set()
             if self.running == 0 and not self.batches:
                 self.on_idle(self)
 
     async def _run_batch(self, batch: _Batch) -> None:
         started = time.monotonic()
         padded = self.options.padded_size(batch.size)
-        names = list(batch.tasks[0][0])
-        merged = {n: np.concatenate([t[0][n] for t in batch.tasks]) for n in names}
+        if len(batch.tasks) == 1:  # nothing merged: no copy in, no slicing out
+            merged = batch.tasks[0][0]
+        else:
+            names = list(batch.tasks[0][0])
+            merged = {n: np.concatenate([t[0][n] for t in batch.tasks]) for n in names}
         if padded > batch.size:
             merged = {
                 n: np.concatenate([a, np.repeat(a[:1], padded - batch.size, axis=0)])
@@ -153,6 +177,11 @@ class _Queue:
                     f"Batched output tensor {name}'s 0th dimension does not equal the sum of "
                     "the 0th dimension sizes of the input tensors"
                 )
+        if len(batch.tasks) == 1 and padded == batch.size:
+            future = batch.tasks[0][2]
+            if not future.done():
+                future.set_result(outputs)
+            return
         offset = 0
         for _, rows, future, _ in batch.tasks:
             if not future.done():

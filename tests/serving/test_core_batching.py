@@ -147,3 +147,38 @@ def test_examples_on_a_predict_only_signature_are_rejected(method):
         asyncio.run(getattr(core, method)(served, "", [b""]))
     assert info.value.code == Code.INVALID_ARGUMENT
     core.close()
+
+
+class _RecordingBackend(FakeBackend):
+    """Keeps the input and output arrays it saw, to check what the batcher copies."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        super().__init__(delay=delay)
+        self.seen: list[tuple[np.ndarray, dict]] = []
+
+    def predict(self, signature_name, inputs, output_filter=()):
+        outputs = super().predict(signature_name, inputs, output_filter)
+        self.seen.append((inputs["x"], outputs))
+        return outputs
+
+
+def test_a_lone_request_is_passed_through_without_copies():
+    backend = _RecordingBackend()
+    core = make_core(backend, max_batch_size=8, batch_timeout_micros=0, num_batch_threads=1)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    (result,) = asyncio.run(predict_many(core, [x]))
+    seen_input, seen_outputs = backend.seen[0]
+    assert seen_input is x and result["y"] is seen_outputs["y"]
+    assert result["y"].tolist() == (0.5 * x + 2.0).tolist()
+    assert core.batcher.queue_count == 0
+    core.close()
+
+
+def test_zero_timeout_starts_at_once_on_free_threads_and_keeps_the_thread_limit():
+    backend = FakeBackend(delay=0.2)
+    core = make_core(backend, max_batch_size=16, batch_timeout_micros=0, num_batch_threads=2)
+    results = asyncio.run(predict_many(core, rows(6)))
+    assert [r["y"][0, 0] for r in results] == [2.0 + 0.5 * i for i in range(6)]
+    # Two free batch threads take the first two requests; the other four wait and merge.
+    assert backend.batches == [1, 1, 4]
+    core.close()
