@@ -8,6 +8,7 @@ DATA ?= cifar10
 WEIGHTS ?= imagenet
 OUT ?= demo
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: install demo test test-all test-reliability lint bench clean
 
@@ -35,7 +36,7 @@ test-reliability: $(STAMP)
 	$(BIN)/python -m pytest -m reliability $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/train_mobilenet.py
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .ruff_cache
