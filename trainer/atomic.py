@@ -6,12 +6,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_bytes", "write_text", "write_json", "write_with", "save_keras", "savez"]
+__all__ = ["write_bytes", "write_text", "write_json", "write_with", "save_keras", "savez",
+           "remove_stale_temps"]
 
 
 def _current_umask() -> int:
@@ -24,6 +26,10 @@ def _current_umask() -> int:
 # reader running as another user (an exporter job, a serving container) can open them.
 # Read once at import, while the process is still single-threaded (os.umask is global).
 _FILE_MODE = 0o666 & ~_current_umask()
+
+
+# The names _temp_path gives: ".TARGET." + mkstemp's 8 random characters + ".tmp" + suffix.
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?")
 
 
 def _temp_path(target: Path, suffix: str = "") -> Path:
@@ -78,3 +84,15 @@ def savez(target: str | os.PathLike[str], **arrays: Any) -> Path:
 
     np.savez_compressed(buf, **arrays)
     return write_bytes(target, buf.getvalue())
+
+
+def remove_stale_temps(directory: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files that writes into ``directory`` left when their process was
+    killed (SIGKILL, power loss: no ``except`` ran). Only call this while no other process
+    writes there (e.g. as ``--resume`` starts). Returns what was removed."""
+    removed = []
+    for path in Path(directory).iterdir():
+        if _TEMP_NAME.fullmatch(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

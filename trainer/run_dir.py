@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,12 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from trainer.atomic import savez, write_json, write_text
+from trainer.atomic import remove_stale_temps, savez, write_json, write_text
 from trainer.data import ImageSet, read_images
 from trainer.errors import TrainerError
 
 __all__ = ["RunPaths", "prepare_run_dir", "write_model_json", "write_labels", "write_samples",
            "write_history", "model_card"]
+
+log = logging.getLogger(__name__)
 
 MAX_SAMPLES = 512
 RUN_MARKERS = ("config.yaml", "model.json", "checkpoints")
@@ -90,6 +93,8 @@ def prepare_run_dir(out: str | Path, *, overwrite: bool, resume: bool) -> RunPat
     if resume:
         if not (paths.config.is_file() and paths.checkpoints.is_dir()):
             raise TrainerError(f"--resume: {root} is not a run directory with checkpoints/")
+        for stale in remove_stale_temps(root) + remove_stale_temps(paths.checkpoints):
+            log.info("removed %s, left by an interrupted run", stale)
         return paths
     if root.exists() and not root.is_dir():
         raise TrainerError(f"--out {root} exists and is not a directory")
