@@ -257,3 +257,23 @@ def test_cached_two_phase_run_killed_in_cached_phase(data: Path, tmp_path: Path)
     finish(args(out, "--resume"))
     assert [r["phase"] for r in history(out)] == ["1", "1", "1", "2"]
     assert_same_run(full.parent / "run", out)
+
+
+def test_resume_start_removes_temp_files_of_a_killed_run(tmp_path: Path) -> None:
+    """What a kill leaves (temporary files of atomic writes) is removed as ``--resume``
+    prepares the run directory; real files, including dotfiles of other shapes, stay."""
+    from trainer.run_dir import prepare_run_dir
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("seed: 5\n")
+    debris = [run / ".best.keras.a1b2_c3d.tmp.keras", run / ".history.csv.zz9x8w7v.tmp",
+              run / "checkpoints" / ".epoch-0003.keras.q0w9e8r7.tmp.keras",
+              run / "checkpoints" / ".state.json.k_k_k_k_.tmp"]
+    kept = [run / "best.keras", run / ".gitignore", run / ".notes.tmp",
+            run / "checkpoints" / "epoch-0002.keras", run / "checkpoints" / "state.json"]
+    for path in debris + kept:
+        path.write_bytes(b"x")
+    prepare_run_dir(run, overwrite=False, resume=True)
+    assert [p for p in debris if p.exists()] == []
+    assert all(p.exists() for p in kept)
