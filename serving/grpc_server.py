@@ -3,7 +3,7 @@
 A thin translation layer: protos -> numpy via ``serving.codecs.tensor_proto``, core call,
 results -> protos. Status codes pass through from ``ServingError``; messages longer than 1024
 characters are truncated with ``...TRUNCATED`` as TF Serving does. Message size limits are
-raised to INT32_MAX like TF Serving's server.
+raised to INT32_MAX like TF Serving's server, unless ``--grpc_channel_arguments`` sets them.
 """
 
 from __future__ import annotations
@@ -220,12 +220,11 @@ class GrpcServer:
     """A ``grpc.aio`` server exposing both services."""
 
     def __init__(self, core: ServingCore, channel_args: list[tuple[str, object]] = ()) -> None:
-        options = [
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            *channel_args,
-        ]
-        self.server = grpc.aio.server(options=options)
+        # --grpc_channel_arguments override the defaults (with a key given twice, gRPC
+        # keeps the first value, so a configured message size limit was silently ignored).
+        options = {"grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+                   "grpc.max_send_message_length": MAX_MESSAGE_BYTES} | dict(channel_args)
+        self.server = grpc.aio.server(options=list(options.items()))
         register_services(
             self.server,
             {PREDICTION_SERVICE: PredictionService(core), MODEL_SERVICE: ModelService(core)},
