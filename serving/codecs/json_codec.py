@@ -185,8 +185,7 @@ def parse_predict_request(
 def parse_predict_general(
     body: bytes, input_dtypes: Callable[[str], Mapping[str, int]]
 ) -> JsonPredictRequest:
-    """``parse_predict_request`` for any body: orjson/rapidjson-compatible parse, then TF
-    Serving's row/columnar rules and messages."""
+    """``parse_predict_request`` for any body, with TF Serving's rules and messages."""
     doc = load_json_object(body)
     signature_name = read_signature_name(doc)
     dtypes = input_dtypes(signature_name)

@@ -96,9 +96,10 @@ def _flat_numbers(region: bytes, shape: tuple[int, ...]) -> list | None:
 
 def _numbers(region: bytes) -> tuple[tuple[int, ...], list] | None:
     """The dense shape and the flat numbers of an all-number array, or None."""
-    if region.translate(None, _NUMBER_BYTES + _JSON_WS + b",[]"):
+    skeleton = region.translate(None, _NUMBER_BYTES + _JSON_WS)
+    if skeleton.translate(None, b",[]"):
         return None  # strings, objects, literals, NaN/Infinity: the general path
-    shape = _dense_shape(region.translate(None, _NUMBER_BYTES + _JSON_WS))
+    shape = _dense_shape(skeleton)
     if shape is None:
         return None
     values = _flat_numbers(region, shape)
