@@ -40,6 +40,7 @@ _HEAD = re.compile(
     + _WS + rb":" + _WS + rb"(?=\[)"
 )
 _TAIL = re.compile(rb"\]" + _WS + rb"(?:," + _WS + _NAME + _WS + rb")?\}" + _WS + rb"\Z")
+_CACHE_BYTES = 1 << 20  # skeletons up to this size are cached (16 of them at most)
 _TAIL_WINDOW = 256  # the trailer (closing bracket, optional name, brace) fits in this
 _NUMBER_BYTES = b"0123456789.eE+-"
 _JSON_WS = b" \t\n\r"
@@ -51,13 +52,18 @@ _INTS = (
 )
 
 
-@functools.lru_cache(maxsize=64)
 def _skeleton(shape: tuple[int, ...]) -> bytes:
     """The brackets and commas of a dense nested list of ``shape`` (numbers removed)."""
     unit = b"[" + b"," * (shape[-1] - 1) + b"]"
     for size in reversed(shape[:-1]):
         unit = b"[" + b",".join([unit] * size) + b"]"
     return unit
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_skeleton(shape: tuple[int, ...]) -> bytes:
+    """``_skeleton`` for the few shapes a deployment sees (only small ones are cached)."""
+    return _skeleton(shape)
 
 
 def _dense_shape(skeleton: bytes) -> tuple[int, ...] | None:
@@ -80,7 +86,8 @@ def _dense_shape(skeleton: bytes) -> tuple[int, ...] | None:
         shape.insert(0, size)
         unit_len = span
     shape_t = tuple(shape)
-    return shape_t if _skeleton(shape_t) == skeleton else None
+    build = _cached_skeleton if len(skeleton) <= _CACHE_BYTES else _skeleton
+    return shape_t if build(shape_t) == skeleton else None
 
 
 def _flat_numbers(region: bytes, shape: tuple[int, ...]) -> list | None:
