@@ -75,9 +75,9 @@ def finish_run(model: Any, paths: RunPaths, data: FitData, val_ds: Any, state: R
 
         metrics["feature_cache"] = with_speedup(state.feature_cache, state.history,
                                                 len(data.train))
-    write_json(paths.metrics, metrics)
     if state.history:
         plot_curves(state.history, "loss", paths.loss_png)
         plot_curves(state.history, "accuracy", paths.accuracy_png)
     plot_confusion(cm, labels, paths.confusion_png, "validation confusion matrix")
+    write_json(paths.metrics, metrics)  # last: a run with metrics.json is complete
     return metrics
