@@ -11,16 +11,21 @@ import errno
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from exporter.errors import PublishError
-from exporter.staging import CLAIM_PREFIX, claim, release, sweep_stale
+from exporter.staging import (
+    REPLACED_PREFIX,
+    STAGING_PREFIX,
+    new_locked_dir,
+    release,
+    sweep_stale,
+)
 
 log = logging.getLogger(__name__)
 
-STAGING_PREFIX = ".tmp-export-"
-REPLACED_PREFIX = ".tmp-replaced-"
+__all__ = ["STAGING_PREFIX", "REPLACED_PREFIX", "existing_versions", "next_version",
+           "describe_os_error", "make_staging", "check_target", "publish", "discard"]
 
 
 def existing_versions(base: Path) -> list[int]:
@@ -50,10 +55,8 @@ def make_staging(base: Path) -> Path:
     this process; first remove staging directories that dead exports left behind."""
     try:
         base.mkdir(parents=True, exist_ok=True)
-        sweep_stale(base, STAGING_PREFIX)
-        fresh = Path(tempfile.mkdtemp(prefix=CLAIM_PREFIX, dir=base))
-        fresh.chmod(0o755)  # mkdtemp makes 0700; a server running as another user must read
-        return claim(fresh, base / (STAGING_PREFIX + fresh.name[len(CLAIM_PREFIX):]))
+        sweep_stale(base)
+        return new_locked_dir(base, STAGING_PREFIX)
     except OSError as exc:
         raise PublishError(describe_os_error(exc, f"creating a directory in {base}")) from exc
 
@@ -79,16 +82,18 @@ def publish(staging: Path, base: Path, version: int, force: bool) -> Path:
     replaced: Path | None = None
     try:
         if target.exists():
-            replaced = Path(tempfile.mkdtemp(prefix=REPLACED_PREFIX, dir=base))
-            os.replace(target, replaced / "old")
+            replaced = new_locked_dir(base, REPLACED_PREFIX)
+            os.replace(target, replaced / target.name)
         os.rename(staging, target)
     except OSError as exc:
-        if replaced is not None and (replaced / "old").exists() and not target.exists():
-            os.replace(replaced / "old", target)
+        old = replaced / target.name if replaced is not None else None
+        if old is not None and old.exists() and not target.exists():
+            os.replace(old, target)
         raise PublishError(describe_os_error(exc, f"publishing {target}")) from exc
     finally:
         if replaced is not None:
             shutil.rmtree(replaced, ignore_errors=True)
+            release(replaced)
     release(staging)
     log.info("published %s", target)
     return target

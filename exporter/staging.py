@@ -11,6 +11,10 @@ whose lock it can take: its owner died. A ``CLAIM_PREFIX`` directory without a l
 either brand new (its owner is about to lock it) or was left by a kill in the instant
 between creating and locking it (it is empty); it is removed once older than
 ``grace_seconds``. Without ``fcntl`` (not POSIX) nothing is locked and nothing is swept.
+
+``--force`` moves the version it replaces into a locked ``REPLACED_PREFIX`` directory (as
+``VERSION``) before renaming the new one in. If that export dies between the two renames, the
+sweep puts the old version back (nothing else took its number); otherwise it deletes it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
@@ -25,6 +30,8 @@ from types import ModuleType
 log = logging.getLogger(__name__)
 
 CLAIM_PREFIX = ".tmp-claim-"
+STAGING_PREFIX = ".tmp-export-"
+REPLACED_PREFIX = ".tmp-replaced-"
 DEFAULT_GRACE_SECONDS = 3600.0
 
 _held: dict[str, int] = {}  # staging path -> open, flock-ed directory descriptor
@@ -56,6 +63,13 @@ def claim(fresh: Path, staging: Path) -> Path:
     return staging
 
 
+def new_locked_dir(base: Path, prefix: str) -> Path:
+    """A new directory ``base/prefix*`` (mode 0755), locked by this process from the start."""
+    fresh = Path(tempfile.mkdtemp(prefix=CLAIM_PREFIX, dir=base))
+    fresh.chmod(0o755)  # mkdtemp makes 0700; a server running as another user must read
+    return claim(fresh, base / (prefix + fresh.name[len(CLAIM_PREFIX):]))
+
+
 def release(staging: Path) -> None:
     """Drop this process's lock on ``staging`` (after publishing or discarding it)."""
     fd = _held.pop(str(staging), None)
@@ -77,17 +91,25 @@ def _lock_if_free(path: Path, fcntl: ModuleType) -> int | None:
     return fd
 
 
-def sweep_stale(base: Path, prefix: str,
-                grace_seconds: float = DEFAULT_GRACE_SECONDS) -> list[Path]:
-    """Remove the staging directories ``base/prefix*`` of dead exports (and stale
-    ``CLAIM_PREFIX`` ones); returns what was removed."""
+def _restore_replaced(path: Path, base: Path) -> None:
+    """Put back a version that a dead ``--force`` export moved away but never replaced."""
+    for child in path.iterdir():
+        if child.name.isdigit() and not (base / child.name).exists():
+            os.rename(child, base / child.name)
+            log.warning("restored %s: the export replacing it was interrupted", base / child.name)
+
+
+def sweep_stale(base: Path, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> list[Path]:
+    """Remove what dead exports left in ``base``: staging directories, replaced versions
+    (put back first if still missing) and stale ``CLAIM_PREFIX`` directories. Returns the
+    removed paths."""
     fcntl = _fcntl()
     if fcntl is None or not base.is_dir():
         return []
     removed: list[Path] = []
     for path in sorted(base.iterdir()):
-        claimed = path.name.startswith(prefix)
-        if not (claimed or path.name.startswith(CLAIM_PREFIX)) or str(path) in _held:
+        owned = path.name.startswith((STAGING_PREFIX, REPLACED_PREFIX))
+        if not (owned or path.name.startswith(CLAIM_PREFIX)) or str(path) in _held:
             continue
         if not path.is_dir() or path.is_symlink():
             continue
@@ -95,7 +117,9 @@ def sweep_stale(base: Path, prefix: str,
         if fd is None:
             continue
         try:
-            if claimed or time.time() - path.stat().st_mtime > grace_seconds:
+            if owned or time.time() - path.stat().st_mtime > grace_seconds:
+                if path.name.startswith(REPLACED_PREFIX):
+                    _restore_replaced(path, base)
                 shutil.rmtree(path)
                 removed.append(path)
         except OSError as exc:
