@@ -10,7 +10,10 @@ machine load:
 - ``rest parse``: ``parse_predict_request`` on a client-resized 128x128 image body (~490 kB);
 - ``core``: ``ServingCore.predict`` round trip (thread hand-off, batching queue) around a
   backend that does nothing, at concurrency 1, batching off and on (timeout 0);
-- ``backend`` (with ``--version-dir``): the ONNX backend's in-process ``serve_raw`` call.
+- with ``--version-dir`` (an exported version directory): the ONNX backend's bare
+  ``serve_raw`` / ``serving_default`` calls, and the REST round trip of the client-resized
+  body at concurrency 1 (``bench/serving_micro_rest.py``; minus the bare ``serving_default``
+  call, that is the latency the server adds).
 
 Usage::
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib
 import io
 import statistics
@@ -36,6 +40,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serving_micro_rest import client_round_trip_ms, start_rest_server  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 # The last commit before the issue-5 serving performance work (resize, REST parse, batching).
@@ -120,7 +127,9 @@ def core_round_trip(pkg: str, batching: bool, calls: int) -> Callable[[], float]
     return run
 
 
-def build_cases(old: str, version_dir: Path | None) -> list[tuple[str, Callable, Callable]]:
+def build_cases(
+    old: str, version_dir: Path | None, tmp: Path
+) -> list[tuple[str, Callable, Callable]]:
     """(name, old timer, new timer) triples; each timer returns a median in ms."""
     cases = []
     mods = {}
@@ -155,11 +164,15 @@ def build_cases(old: str, version_dir: Path | None) -> list[tuple[str, Callable,
             core_round_trip("serving", batching, 300),
         ))
     if version_dir is not None:
-        cases += backend_cases(old, version_dir)
+        body_path = tmp / "body.json"
+        body_path.write_bytes(body)
+        cases += backend_cases(old, version_dir, str(body_path))
     return cases
 
 
-def backend_cases(old: str, version_dir: Path) -> list[tuple[str, Callable, Callable]]:
+def backend_cases(
+    old: str, version_dir: Path, body_path: str
+) -> list[tuple[str, Callable, Callable]]:
     """The ONNX backend's bare ``serve_raw`` / ``serving_default`` calls, old vs new."""
     backends = {}
     for tag, pkg in (("old", old), ("new", "serving")):
@@ -179,6 +192,14 @@ def backend_cases(old: str, version_dir: Path) -> list[tuple[str, Callable, Call
             lambda b=backends["new"], s=signature, x=x: per_call_ms(
                 lambda: b.predict(s, {"image": x}), 30),
         ))
+    ports = {tag: start_rest_server(pkg, backends[tag]) for tag, pkg in (("old", old),
+                                                                        ("new", "serving"))}
+    gc.freeze()  # as `serving serve` does once its models are loaded
+    cases.append((
+        "REST client-resized predict, c=1 (ms)",
+        lambda: client_round_trip_ms(ports["old"], body_path, 40),
+        lambda: client_round_trip_ms(ports["new"], body_path, 40),
+    ))
     return cases
 
 
@@ -191,7 +212,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         old = load_old_serving(args.old_rev, Path(tmp))
-        cases = build_cases(old, args.version_dir)
+        cases = build_cases(old, args.version_dir, Path(tmp))
         results = {name: ([], []) for name, _, _ in cases}
         for _ in range(args.rounds):
             for name, old_fn, new_fn in cases:
