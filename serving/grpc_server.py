@@ -24,10 +24,17 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from serving.codecs.tensor_proto import TensorProtoError, from_numpy, to_numpy
+from serving.codecs.tensor_proto import from_numpy
 from serving.core import InferenceTask, ServingCore
 from serving.errors import InvalidArgument, ServingError, grpc_status_code
-from serving.grpc_convert import fill_classes, fill_regressions, model_spec, read_examples, truncate
+from serving.grpc_convert import (
+    fill_classes,
+    fill_regressions,
+    model_spec,
+    read_examples,
+    read_inputs,
+    truncate,
+)
 from serving.grpc_registry import MODEL_SERVICE, PREDICTION_SERVICE, register_services
 
 __all__ = ["GrpcServer", "MAX_MESSAGE_BYTES"]
@@ -37,8 +44,9 @@ MAX_MESSAGE_BYTES = 2**31 - 1
 
 
 class _Service:
-    def __init__(self, core: ServingCore) -> None:
+    def __init__(self, core: ServingCore, max_tensor_bytes: int = MAX_MESSAGE_BYTES) -> None:
         self.core = core
+        self.max_tensor_bytes = max_tensor_bytes  # largest tensor a request may describe
 
     async def _guard(self, context, api: str, model: str, handler):
         """Run ``handler``; count the request; turn a ``ServingError`` into a gRPC status."""
@@ -66,14 +74,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
         async def run():
             name, version, label, signature_name = model_spec(request)
             served = self.core.resolve(name, version, label)
-            inputs = {}
-            for alias, proto in request.inputs.items():
-                try:
-                    inputs[alias] = to_numpy(proto)
-                except (TensorProtoError, ValueError, OverflowError, MemoryError):
-                    # ValueError/MemoryError: huge dims or odd complex counts the codec does
-                    # not catch yet; a client mistake either way, never UNKNOWN.
-                    raise InvalidArgument(f"tensor parsing error: {alias}") from None
+            inputs = read_inputs(request.inputs, self.max_tensor_bytes)
             outputs = await self.core.predict(
                 served, signature_name, inputs, list(request.output_filter)
             )
@@ -225,9 +226,10 @@ class GrpcServer:
         options = {"grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
                    "grpc.max_send_message_length": MAX_MESSAGE_BYTES} | dict(channel_args)
         self.server = grpc.aio.server(options=list(options.items()))
+        max_tensor_bytes = int(options["grpc.max_receive_message_length"])
+        prediction = PredictionService(core, max_tensor_bytes)
         register_services(
-            self.server,
-            {PREDICTION_SERVICE: PredictionService(core), MODEL_SERVICE: ModelService(core)},
+            self.server, {PREDICTION_SERVICE: prediction, MODEL_SERVICE: ModelService(core)}
         )
 
     async def start(self, host: str, port: int, socket_path: str = "") -> int:

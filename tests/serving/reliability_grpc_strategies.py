@@ -172,11 +172,13 @@ raw_calls = st.tuples(st.sampled_from(RAW_METHODS), st.binary(max_size=64))
 
 
 def known_bad_tensors() -> list:
-    """TensorProtos fuzzing found answered UNKNOWN (the codec raised ValueError/MemoryError):
-    a dim too big to allocate, an int64-overflowing element count, an odd complex count."""
+    """TensorProtos fuzzing found answered UNKNOWN (the codec raised ValueError/MemoryError) or
+    that make the codec allocate GiBs from a few bytes: a dim too big to allocate, 1 GiB and
+    128 MiB fills from one value, an int64-overflowing element count, an odd complex count."""
     from tensorflow.core.framework import tensor_pb2
 
     cases = [(1, [2**62], "float_val", []), (1, [2**40], "float_val", [1.0]),
+             (1, [2**28], "float_val", [1.0]), (7, [2**24], "string_val", [b"a"]),
              (1, [2**63 - 1, 2], "float_val", []), (1, [2**32, 2**32], "float_val", [1.0]),
              (18, [3], "dcomplex_val", [1.0, 2.0, 3.0])]
     protos = []

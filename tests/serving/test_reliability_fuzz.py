@@ -25,6 +25,7 @@ pytestmark = pytest.mark.reliability
 
 REST_EXAMPLES = int(os.environ.get("RELIABILITY_REST_EXAMPLES", "10000"))
 GRPC_EXAMPLES = int(os.environ.get("RELIABILITY_GRPC_EXAMPLES", "1000"))
+MAX_GRPC_BYTES = 4_000_000
 _SETTINGS = {
     "deadline": None,
     "database": None,
@@ -45,6 +46,9 @@ def live(models_config, tmp_path_factory) -> Iterator[dict]:
                 "--port=0", "--rest_api_port=auto", f"--model_config_file={models_config}",
                 "--file_system_poll_wait_seconds=0", "--max_request_bytes=1000000",
                 "--drain_timeout_seconds=5", "--allow_version_labels_for_unavailable_models",
+                # also the largest tensor a request may describe: fuzzed huge dims must be
+                # refused before anything is allocated (they once got this process OOM-killed)
+                f"--grpc_channel_arguments=grpc.max_receive_message_length={MAX_GRPC_BYTES}",
             ]
         )
     )

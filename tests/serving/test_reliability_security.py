@@ -5,8 +5,9 @@
   connecting to the machine's non-loopback addresses when it has any).
 - Request size limits: a chunked REST body over ``--max_request_bytes`` gets 413 with TF
   Serving's error body; a gRPC message over a configured ``grpc.max_receive_message_length``
-  gets RESOURCE_EXHAUSTED; the server keeps serving. (413 from Content-Length is covered by
-  test_rest_api.py and test_rest_robustness.py.)
+  gets RESOURCE_EXHAUSTED, and a small message describing a tensor over that size (a shape
+  and one value) INVALID_ARGUMENT before anything is allocated; the server keeps serving.
+  (413 from Content-Length is covered by test_rest_api.py and test_rest_robustness.py.)
 - Model names with path separators or ``..`` (REST URL, gRPC ``model_spec``, reload request,
   config file) give 404/400 or NOT_FOUND/INVALID_ARGUMENT, and no path naming the sentinel
   model next to the base path is ever opened or listed.
@@ -139,6 +140,20 @@ def test_grpc_message_over_the_configured_limit_is_resource_exhausted(secured):
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, info.value.details()
     response = secured["predict"].Predict(predict_request("hp"), timeout=30)
     assert response.model_spec.version.value == 1
+
+
+def test_grpc_tensor_larger_than_the_limit_is_refused_before_it_is_built(secured):
+    request = predict_request("hp")  # a 30-byte request describing a 1 GiB tensor
+    request.inputs["x"].tensor_shape.dim[0].size = 2**28
+    with pytest.raises(grpc.RpcError) as info:
+        secured["predict"].Predict(request, timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details() == (
+        f"tensor x: shape [{2**28}] needs {2**30} bytes; the limit is {MAX_GRPC_BYTES} "
+        "(the largest accepted message)"
+    )
+    rss = psutil.Process(secured["server"].process.pid).memory_info().rss
+    assert rss < 2**30, rss
 
 
 PATH_NAMES = ["../sentinel", "../../sentinel", "..", "sentinel/..", "hp/../sentinel",
