@@ -211,6 +211,9 @@ def test_killed_exports_never_expose_partial_versions(kill_run: Path, tmp_path: 
     others = {n for n in watcher.seen if not n.isdigit()}
     assert all(n.startswith((STAGING_PREFIX, CLAIM_PREFIX)) for n in others), (others, context)
     assert "staging created" in killed and debris["staging created"], context
+    # each export removes what the previous killed one left: debris never accumulates
+    assert all(sum(not n.startswith(CLAIM_PREFIX) for n in d) <= 1 for d in debris.values()), \
+        context
     for version in existing_versions(base / NAME):
         assert not incomplete(base / NAME / str(version)), context
 

@@ -166,17 +166,19 @@ def test_killed_mid_epoch_resume_equals_uninterrupted(data: Path, reference, tmp
 
 
 def _writing_checkpoint(run: Path) -> Callable[[], bool]:
-    """True while a checkpoint temp file (``.epoch-*.keras.*.tmp.keras`` or
-    ``.state.json.*.tmp``) exists, i.e. a checkpoint is being written."""
+    """True once a new checkpoint temp file (``.epoch-*.keras.*.tmp.keras`` or
+    ``.state.json.*.tmp``) exists, i.e. a checkpoint is being written (temp files that a
+    previous kill left are not counted: ``--resume`` removes them as it starts)."""
     folder = run / "checkpoints"
 
-    def ready() -> bool:
+    def temps() -> set[str]:
         try:
-            return any(p.name.startswith(".") and ".tmp" in p.name for p in folder.iterdir())
+            return {p.name for p in folder.iterdir() if p.name.startswith(".") and ".tmp" in p.name}
         except OSError:
-            return False
+            return set()
 
-    return ready
+    before = temps()
+    return lambda: bool(temps() - before)
 
 
 def _after(seconds: float) -> Callable[[], bool]:
@@ -222,7 +224,8 @@ def test_repeated_random_kills_never_corrupt_the_checkpoint(data: Path, referenc
             label, ready = f"{delay:.1f} s after start", _after(delay)
         proc = start(fit_args(data, out, "--resume"))
         if kill_when(proc, ready):
-            kills.append(f"{label} (epochs_done {state(out)['epochs_done']})")
+            left = sorted(p.name for p in (out / "checkpoints").iterdir() if ".tmp" in p.name)
+            kills.append(f"{label} (epochs_done {state(out)['epochs_done']}, left {left})")
         else:
             assert proc.returncode == 0, f"resume failed after kills {kills} (seed {seed})"
             break
