@@ -19,6 +19,10 @@ from serving.errors import InvalidArgument
 
 __all__ = ["OnnxBackend"]
 
+# onnxruntime's intra-op threads busy-wait after each run by default; on a machine whose cores
+# the server's event loop (JSON parsing) and other work share, that spinning takes their CPU.
+INTRA_OP_SPINNING = "0"
+
 _ORT_TYPES = {
     "tensor(float)": DT.FLOAT,
     "tensor(double)": DT.DOUBLE,
@@ -61,6 +65,7 @@ class OnnxBackend(ModelFileBackend):
         options = ort.SessionOptions()
         options.intra_op_num_threads = os.cpu_count() or 1
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", INTRA_OP_SPINNING)
         self._session = ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )
