@@ -2,8 +2,10 @@
 200 / OK, new connections are refused cleanly (connection refused, gRPC UNAVAILABLE; never a
 hang, never a 5xx) and the process exits 0.
 
-Requests are held in flight by the batcher: a 2.5 s batch timeout and a batch size no load
-here can fill, so every request waits in an open batch when the signal arrives.
+Requests are held in flight by the batcher: a 3 s batch timeout and a batch size no load
+here can fill. The background loader predicts on version 1 (label ``old``) and the probed
+requests on version 2 (latest), so the probes open a batch queue of their own and are sure to
+be waiting in it when the signal arrives.
 """
 
 from __future__ import annotations
@@ -27,15 +29,21 @@ from tests.serving.reliability_server import (
 
 pytestmark = pytest.mark.reliability
 
-BATCH_TIMEOUT = 2.5
+BATCH_TIMEOUT = 3.0
 REFUSED = ("ConnectionRefusedError", "gRPC UNAVAILABLE")
 
 
 @pytest.fixture
 def batching_server(tmp_path):
-    templates = make_templates(tmp_path / "templates", (1,))
+    templates = make_templates(tmp_path / "templates", (1, 2))
     base = tmp_path / "models" / "hp"
     publish(templates[1], base, 1)
+    publish(templates[2], base, 2)
+    config = tmp_path / "models.config"
+    config.write_text(
+        f'model_config_list {{ config {{ name: "hp" base_path: "{base}" '
+        'model_version_policy { all {} } version_labels { key: "old" value: 1 } } }\n'
+    )
     batching = tmp_path / "batching.config"
     batching.write_text(
         "max_batch_size { value: 256 } "
@@ -43,7 +51,8 @@ def batching_server(tmp_path):
         "num_batch_threads { value: 1 }\n"
     )
     server = start_server(
-        ["--port=0", "--rest_api_port=auto", "--model_name=hp", f"--model_base_path={base}",
+        ["--port=0", "--rest_api_port=auto", f"--model_config_file={config}",
+         "--allow_version_labels_for_unavailable_models",
          "--enable_batching", f"--batching_parameters_file={batching}",
          "--drain_timeout_seconds=30"],
         tmp_path / "server",
@@ -92,8 +101,9 @@ def _new_grpc_call(port: int) -> str:
 def test_sigterm_drains_in_flight_and_refuses_new_connections(batching_server):
     server = batching_server
     rest_port, grpc_port = server.ports["rest"], server.ports["grpc"]
-    loader = Loader(server.ports, [Stream("rest", "rest"), Stream("grpc", "grpc")]).start()
-    time.sleep(BATCH_TIMEOUT + 1.0)  # the loader has gone through at least one batch
+    streams = [Stream("rest", "rest", label="old"), Stream("grpc", "grpc", label="old")]
+    loader = Loader(server.ports, streams).start()
+    time.sleep(1.0)
     rest_out: list = [None] * 4
     grpc_out: list = [None] * 4
     threads = [threading.Thread(target=_rest_in_flight, args=(rest_port, rest_out, i))
@@ -102,7 +112,7 @@ def test_sigterm_drains_in_flight_and_refuses_new_connections(batching_server):
                 for i in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(0.8)  # all eight wait in the open batch ...
+    time.sleep(1.0)  # all eight wait in the open batch of version 2 ...
     signalled = time.monotonic()
     exit_code: list[int] = []
     waiter = threading.Thread(target=lambda: exit_code.append(server.terminate(90)))
@@ -119,7 +129,7 @@ def test_sigterm_drains_in_flight_and_refuses_new_connections(batching_server):
     assert (new_rest, new_grpc) == ("refused", "UNAVAILABLE")
     for i, (started, ended, code, values) in enumerate(rest_out + grpc_out):
         assert started < signalled < ended, "not in flight when the signal arrived"
-        assert code in (200, "OK") and values == [0.5 * (i % 4) + 1.0]
+        assert code in (200, "OK") and values == [0.5 * (i % 4) + 2.0]  # version 2
     assert refused_at < min(ended for _, ended, _, _ in rest_out + grpc_out), (
         "new connections must be refused while the in-flight requests are still draining"
     )
