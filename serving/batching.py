@@ -4,8 +4,10 @@ Mirrors TF Serving's batching session (``BatchingParameters``): requests join th
 their queue while it has room (``max_batch_size``); a batch is run once it is full or
 ``batch_timeout_micros`` after its first request, and at most ``num_batch_threads`` batches of a
 queue run at once (so requests arriving while the model is busy are merged too). More than
-``max_enqueued_batches`` waiting batches -> UNAVAILABLE. The merged batch is padded to the next
-``allowed_batch_sizes`` entry by repeating its first row; outputs are sliced back per request.
+``max_enqueued_batches`` waiting batches -> UNAVAILABLE. With ``batch_timeout_micros`` 0 a
+request that finds a batch thread free runs at once, alone; the others wait and merge. The
+merged batch is padded to the next ``allowed_batch_sizes`` entry by repeating its first row;
+outputs are sliced back per request (a lone request's arrays pass through uncopied).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class _Queue:
         self.slot_freed = asyncio.Event()
         self.dispatcher: asyncio.Task | None = None
         self.running = 0  # batches executing: the queue is idle only when none wait or run
+        self.executing: set[asyncio.Task] = set()  # strong references to the batch tasks
 
     def add(self, inputs: dict[str, np.ndarray], rows: int) -> asyncio.Future:
         """Queue one request; its future resolves to the request's slice of the outputs."""
@@ -116,9 +119,14 @@ class _Queue:
             return False
         head = self.batches.popleft()
         head.closed = True
-        self.running += 1
-        asyncio.create_task(self._execute(head))
+        self._start(head)
         return True
+
+    def _start(self, batch: _Batch) -> None:
+        self.running += 1
+        task = asyncio.create_task(self._execute(batch))
+        self.executing.add(task)
+        task.add_done_callback(self.executing.discard)
 
     async def _dispatch(self) -> None:
         timeout = self.options.batch_timeout_micros / 1e6
@@ -138,8 +146,7 @@ class _Queue:
                 await self.slot_freed.wait()
             head.closed = True
             self.batches.popleft()
-            self.running += 1
-            asyncio.create_task(self._execute(head))
+            self._start(head)
         if self.running == 0:
             self.on_idle(self)
 
