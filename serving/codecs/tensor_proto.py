@@ -9,6 +9,8 @@ as TF Serving does, or ``tensor_content`` on request.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from serving.codecs import dtypes as dt
@@ -34,6 +36,11 @@ VAL_FIELD = {
 }
 
 
+# Far above any real request, far below what numpy can index: a shape beyond it is refused
+# before anything is allocated (the gRPC layer applies its tighter message-size cap first).
+MAX_ELEMENTS = 2**40
+
+
 class TensorProtoError(ValueError):
     """A TensorProto that does not describe a valid tensor."""
 
@@ -54,6 +61,9 @@ def _typed_values(proto, dtype: int, count: int) -> np.ndarray:
     if dtype == dt.DT_HALF:
         arr = np.array(values, dtype=np.uint16).view(np.float16)
     elif dtype in (dt.DT_COMPLEX64, dt.DT_COMPLEX128):
+        if len(values) % 2:
+            raise TensorProtoError(f"{len(values)} {VAL_FIELD[dtype]} values: complex "
+                                   "numbers need an even count (real, imaginary pairs)")
         pairs = np.array(values, dtype=np.float64).reshape(-1, 2)
         arr = (pairs[:, 0] + 1j * pairs[:, 1]).astype(np_dtype)
     elif dtype == dt.DT_STRING:
@@ -77,7 +87,10 @@ def to_numpy(proto) -> np.ndarray:
     if dtype not in VAL_FIELD:
         raise TensorProtoError(f"unsupported tensor dtype {dt.enum_name(dtype)}")
     shape = _shape(proto)
-    count = int(np.prod(shape)) if shape else 1
+    count = math.prod(shape)  # exact: np.prod wraps around in int64
+    if count > MAX_ELEMENTS:
+        raise TensorProtoError(f"tensor shape {list(shape)} has {count} elements; at most "
+                               f"{MAX_ELEMENTS} are accepted")
     content = proto.tensor_content
     if content and dtype != dt.DT_STRING:
         np_dtype = dt.numpy_dtype(dtype).newbyteorder("<")

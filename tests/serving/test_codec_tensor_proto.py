@@ -66,6 +66,22 @@ def test_invalid_protos_are_rejected():
         to_numpy(short)
 
 
+@pytest.mark.parametrize("dims", [[2**32, 2**32], [2**63 - 1, 2], [2**62], [2**41]])
+def test_huge_shapes_are_refused_before_allocating(dims):
+    proto = tensor_pb2.TensorProto(dtype=1, float_val=[1.0])
+    for size in dims:
+        proto.tensor_shape.dim.add().size = size
+    with pytest.raises(TensorProtoError, match="elements; at most"):
+        to_numpy(proto)
+
+
+def test_odd_complex_value_count_is_a_tensor_proto_error():
+    proto = tensor_pb2.TensorProto(dtype=8, scomplex_val=[1.0, 2.0, 3.0])  # DT_COMPLEX64
+    proto.tensor_shape.dim.add().size = 1
+    with pytest.raises(TensorProtoError, match="even count"):
+        to_numpy(proto)
+
+
 def test_examples_encode_like_protobuf():
     from tensorflow.core.example import example_pb2
 
