@@ -14,6 +14,8 @@ Prints one markdown table row per run and the exact command.
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -51,11 +53,27 @@ def run(name: str, model_args: list[str], out_root: Path, train_size: int | None
             f"{m['images_per_s']:.0f} | {r.peak_rss_mb:.0f} | {m['best_val_accuracy']:.4f} |")
 
 
+def materialized_row(size: int, count: int) -> str:
+    """Peak RSS of the tutorial way: the first ``count`` images resized to ``size`` px in
+    float32, all in memory (``bench/_materialize_rss.py``), for comparison with the rows above."""
+    script = Path(__file__).resolve().parent / "_materialize_rss.py"
+    proc = subprocess.Popen([sys.executable, str(script), DATA, str(size), str(count)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    array_mb = proc.stdout.read().strip()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        return f"| materialised {size} px | failed (status {status}) |"
+    return (f"| tutorial way: {count} images resized to {size} px in float32 in memory "
+            f"({array_mb} MB array), no training | — | {count} | — | — | "
+            f"{usage.ru_maxrss / 1024:.0f} | — |")
+
+
 def main() -> None:
     """Parse options, run the selected benchmarks, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="mobilenet,small_cnn,rss",
-                        help="comma list of: mobilenet, small_cnn, rss")
+    parser.add_argument("--only", default="mobilenet,small_cnn,rss,materialized",
+                        help="comma list of: mobilenet, small_cnn, rss, materialized")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--baseline-epochs", type=int, default=15)
     parser.add_argument("--train-size", type=int, default=None)
@@ -76,6 +94,9 @@ def main() -> None:
         for size in (128, 224):
             rows.append(run(f"rss_mobilenet_{size}", mobilenet_args(size, 1), out_root,
                             opts.train_size or 1000))
+    if "materialized" in only:  # what the streaming pipeline avoids, at the same sizes
+        for size in (128, 224):
+            rows.append(materialized_row(size, opts.train_size or 9000))
     print(HEADER)
     print("\n".join(rows))
 
