@@ -100,7 +100,7 @@ def main() -> None:
     p.add_argument("--protocol", default="grpc", choices=["grpc", "rest"])
     p.add_argument("--mode", default="server-resize")
     p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--segment", type=float, default=30.0, help="seconds per segment")
     p.add_argument("--warmup-segments", type=int, default=2)
