@@ -53,6 +53,7 @@ class _Batch:
     size: int = 0
     tasks: list = field(default_factory=list)  # (inputs, rows, future, enqueued_at)
     closed: bool = False
+    slot_held: bool = False  # counted in ``_Queue.running`` until its outputs arrive
 
 
 def batch_rows(inputs: dict[str, np.ndarray]) -> int | None:
@@ -128,6 +129,12 @@ class _Queue:
         self.executing.add(task)
         task.add_done_callback(self.executing.discard)
 
+    def _head_ready(self) -> bool:
+        """The oldest batch may start: it is closed (full) or its timeout has passed."""
+        head = self.batches[0]
+        timeout = self.options.batch_timeout_micros / 1e6
+        return head.closed or head.created + timeout <= time.monotonic()
+
     async def _dispatch(self) -> None:
         timeout = self.options.batch_timeout_micros / 1e6
         while self.batches:
@@ -141,16 +148,32 @@ class _Queue:
                     await asyncio.wait_for(self.changed.wait(), remaining)
                 except TimeoutError:
                     break
-            while self.running >= self.limit:
+            head.closed = True
+            if self.running >= self.limit:
+                # A finishing batch may start the head itself (``_slot_done``): look again.
                 self.slot_freed.clear()
                 await self.slot_freed.wait()
-            head.closed = True
+                continue
             self.batches.popleft()
             self._start(head)
         if self.running == 0:
             self.on_idle(self)
 
+    def _slot_done(self) -> None:
+        """A batch has its outputs: free its slot and, when the oldest waiting batch may run,
+        start it now, before the finished batch's responses are built (the model never waits
+        for that work; the dispatcher would start it a few loop turns later)."""
+        if self.running <= 0:
+            return
+        self.running -= 1
+        if self.batches and self.running < self.limit and self._head_ready():
+            head = self.batches.popleft()
+            head.closed = True
+            self._start(head)
+        self.slot_freed.set()
+
     async def _execute(self, batch: _Batch) -> None:
+        batch.slot_held = True
         try:
             await self._run_batch(batch)
         except Exception as err:  # delivered to every request of the batch
@@ -158,8 +181,9 @@ class _Queue:
                 if not future.done():
                     future.set_exception(err)
         finally:
-            self.running -= 1
-            self.slot_freed.set()
+            if batch.slot_held:
+                batch.slot_held = False
+                self._slot_done()
             if self.running == 0 and not self.batches:
                 self.on_idle(self)
 
@@ -178,6 +202,8 @@ class _Queue:
             }
         self.on_batch(batch, padded, started)
         outputs = await self.run(merged)
+        batch.slot_held = False
+        self._slot_done()
         for name, arr in outputs.items():
             if arr.ndim == 0 or arr.shape[0] != padded:
                 raise Internal(

@@ -182,3 +182,25 @@ def test_zero_timeout_starts_at_once_on_free_threads_and_keeps_the_thread_limit(
     # Two free batch threads take the first two requests; the other four wait and merge.
     assert backend.batches == [1, 1, 4]
     core.close()
+
+
+def test_a_finishing_batch_starts_the_waiting_one_before_its_own_callers_resume():
+    backend = FakeBackend(delay=0.2)
+    core = make_core(backend, max_batch_size=16, batch_timeout_micros=0, num_batch_threads=1)
+
+    async def scenario():
+        served = core.resolve("m")
+        first = asyncio.ensure_future(core.predict(served, "", {"x": rows(1)[0]}))
+        await asyncio.sleep(0.05)  # the first batch runs; the next two wait and merge
+        rest = asyncio.gather(*(core.predict(served, "", {"x": x}) for x in rows(2, start=1)))
+        await first
+        # The model is not left idle while the first request's response is built: the
+        # merged batch was handed to the pool before this coroutine resumed.
+        started = core.metrics.batch_size.snapshot("m", "serving_default")
+        return started, await rest
+
+    started, rest = asyncio.run(scenario())
+    assert started == (3, 2)
+    assert [r["y"][0, 0] for r in rest] == [2.5, 3.0]
+    assert backend.batches == [1, 2]
+    core.close()
