@@ -68,12 +68,21 @@ class _Queue:
     """One batching queue (a model version + signature + output filter)."""
 
     def __init__(
-        self, options: BatchingOptions, run: Runner, on_batch: Callable, on_idle: Callable
+        self,
+        options: BatchingOptions,
+        run: Runner,
+        on_batch: Callable,
+        on_idle: Callable,
+        pool_size: int | None = None,
     ) -> None:
         self.options, self.run, self.on_batch, self.on_idle = options, run, on_batch, on_idle
         self.batches: deque[_Batch] = deque()
         self.changed = asyncio.Event()
         self.limit = max(1, options.num_batch_threads)  # batches of this queue run at once
+        # When the inference pool has no more threads than the limit, the pool itself keeps
+        # the limit, so one full batch may wait inside the pool: a thread that finishes takes
+        # it at once instead of idling until the event loop hands it over.
+        self.prefetch = pool_size is not None and pool_size <= self.limit
         self.slot_freed = asyncio.Event()
         self.dispatcher: asyncio.Task | None = None
         self.running = 0  # batches executing: the queue is idle only when none wait or run
@@ -129,6 +138,13 @@ class _Queue:
         self.executing.add(task)
         task.add_done_callback(self.executing.discard)
 
+    def _may_start(self, batch: _Batch) -> bool:
+        """A free batch thread, or a full batch the pool may hold (see ``prefetch``)."""
+        if self.running < self.limit:
+            return True
+        full = batch.size >= self.options.max_batch_size
+        return self.prefetch and full and self.running == self.limit
+
     def _head_ready(self) -> bool:
         """The oldest batch may start: it is closed (full) or its timeout has passed."""
         head = self.batches[0]
@@ -149,7 +165,7 @@ class _Queue:
                 except TimeoutError:
                     break
             head.closed = True
-            if self.running >= self.limit:
+            if not self._may_start(head):
                 # A finishing batch may start the head itself (``_slot_done``): look again.
                 self.slot_freed.clear()
                 await self.slot_freed.wait()
@@ -166,7 +182,7 @@ class _Queue:
         if self.running <= 0:
             return
         self.running -= 1
-        if self.batches and self.running < self.limit and self._head_ready():
+        if self.batches and self._may_start(self.batches[0]) and self._head_ready():
             head = self.batches.popleft()
             head.closed = True
             self._start(head)
@@ -225,8 +241,14 @@ class _Queue:
 class Batcher:
     """Routes requests to per-key queues; ``submit`` resolves to this request's outputs."""
 
-    def __init__(self, options: BatchingOptions, on_batch: Callable | None = None) -> None:
+    def __init__(
+        self,
+        options: BatchingOptions,
+        on_batch: Callable | None = None,
+        pool_size: int | None = None,
+    ) -> None:
         self.options = options
+        self._pool_size = pool_size  # threads of the pool that runs the batches, if known
         self._queues: dict[tuple, _Queue] = {}
         self._on_batch = on_batch or (lambda key, batch, padded, started: None)
 
@@ -252,6 +274,7 @@ class Batcher:
                 run,
                 lambda b, p, s: self._on_batch(key, b, p, s),
                 lambda q: self._forget(key, q),
+                self._pool_size,
             )
         return await queue.add(inputs, rows)
 

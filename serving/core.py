@@ -52,10 +52,9 @@ class ServingCore:
     ) -> None:
         self.manager = manager
         self.metrics = metrics or ServingMetrics()
-        self.executor = ThreadPoolExecutor(
-            max_workers=workers or os.cpu_count() or 1, thread_name_prefix="inference"
-        )
-        self.batcher = Batcher(batching, self._on_batch) if batching else None
+        pool_size = workers or os.cpu_count() or 1
+        self.executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="inference")
+        self.batcher = Batcher(batching, self._on_batch, pool_size) if batching else None
         self._signature_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def close(self) -> None:

@@ -204,3 +204,28 @@ def test_a_finishing_batch_starts_the_waiting_one_before_its_own_callers_resume(
     assert [r["y"][0, 0] for r in rest] == [2.5, 3.0]
     assert backend.batches == [1, 2]
     core.close()
+
+
+@pytest.mark.parametrize(("workers", "handed_over"), [(1, 2), (2, 1)])
+def test_a_full_batch_waits_in_the_pool_only_when_the_pool_keeps_the_thread_limit(
+    workers, handed_over
+):
+    backend = FakeBackend(delay=0.3)
+    options = BatchingOptions(max_batch_size=1, batch_timeout_micros=0, num_batch_threads=1)
+    core = ServingCore(FakeManager(backend), batching=options, workers=workers)
+
+    async def scenario():
+        served = core.resolve("m")
+        calls = [asyncio.ensure_future(core.predict(served, "", {"x": x})) for x in rows(3)]
+        await asyncio.sleep(0.15)  # the first batch runs; the second is full
+        started = core.metrics.batch_size.snapshot("m", "serving_default")[1]
+        return started, await asyncio.gather(*calls)
+
+    started, results = asyncio.run(scenario())
+    # One pool thread: the pool itself runs one batch at a time, so the next full batch is
+    # handed over early (at most one). Two pool threads: handing it over would break the
+    # num_batch_threads limit, so it waits for the running batch.
+    assert started == handed_over
+    assert [r["y"][0, 0] for r in results] == [2.0, 2.5, 3.0]
+    assert backend.batches == [1, 1, 1]
+    core.close()
