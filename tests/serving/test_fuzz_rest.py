@@ -42,17 +42,23 @@ def encode(document, cut: int | None, garbage: bytes) -> bytes:
     return text + garbage
 
 
-bodies = st.one_of(
-    st.builds(
-        encode,
-        documents,
-        st.none() | st.integers(min_value=0, max_value=200),
-        st.sampled_from([b"", b" trailing", b"\xff", b"]]"]),
-    ),
-    st.binary(max_size=64),
-    st.builds(lambda n: b'{"instances": ' + b"[" * n + b"1.0" + b"]" * n + b"}",
-              st.integers(0, 2000)),
-)
+def make_bodies(max_depth: int) -> st.SearchStrategy[bytes]:
+    """Generated documents (cut and trailed with garbage), raw bytes, and ``instances``
+    nested up to ``max_depth`` levels."""
+    return st.one_of(
+        st.builds(
+            encode,
+            documents,
+            st.none() | st.integers(min_value=0, max_value=200),
+            st.sampled_from([b"", b" trailing", b"\xff", b"]]"]),
+        ),
+        st.binary(max_size=64),
+        st.builds(lambda n: b'{"instances": ' + b"[" * n + b"1.0" + b"]" * n + b"}",
+                  st.integers(0, max_depth)),
+    )
+
+
+bodies = make_bodies(2000)
 paths = st.sampled_from(
     [
         "/v1/models/hp:predict",

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from tests.serving import reliability_grpc_strategies as gs
 from tests.serving.conftest import RestClient
 from tests.serving.reliability_server import predict_request
-from tests.serving.test_fuzz_rest import bodies, documents, encode, paths
+from tests.serving.test_fuzz_rest import bodies, make_bodies, paths
 
 pytestmark = pytest.mark.reliability
 
@@ -76,17 +76,7 @@ def _still_serving(live: dict) -> None:
 # 2000: their error message pretty-prints the whole body, O(depth^2) bytes (a 2 kB body at
 # depth 990 answers 3.9 MB in ~0.5 s), which alone would take this file past 5 minutes.
 # The deep case is kept once in test_deeply_nested_examples_body_is_a_400.
-_EXAMPLE_BODIES = st.one_of(
-    st.builds(
-        encode,
-        documents,
-        st.none() | st.integers(min_value=0, max_value=200),
-        st.sampled_from([b"", b" trailing", b"\xff", b"]]"]),
-    ),
-    st.binary(max_size=64),
-    st.builds(lambda n: b'{"instances": ' + b"[" * n + b"1.0" + b"]" * n + b"}",
-              st.integers(0, 400)),
-)
+_EXAMPLE_BODIES = make_bodies(400)
 requests_ = st.one_of(
     st.tuples(paths.filter(lambda p: p.endswith(":predict")), bodies),
     st.tuples(paths.filter(lambda p: not p.endswith(":predict")), _EXAMPLE_BODIES),
