@@ -58,6 +58,24 @@ def version_dir_of(source: Path, workdir: Path) -> tuple[Path, float]:
     return workdir / "export" / "m" / "1", time.perf_counter() - started
 
 
+def serve_base(source: Path, workdir: Path) -> tuple[Path, Path, float]:
+    """(version dir, model base path ``WORKDIR/models/m`` whose ``1`` links to it, export s)."""
+    version_dir, export_s = version_dir_of(source, workdir)
+    base = workdir / "models" / "m"
+    base.mkdir(parents=True)
+    (base / "1").symlink_to(version_dir.resolve(), target_is_directory=True)
+    return version_dir, base, export_s
+
+
+def write_outputs(outputs: list[tuple[Path, str]]) -> None:
+    """Write each (path, text) atomically (temp file next to it, then rename)."""
+    for path, text in outputs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+
+
 def load_items(data: Path, count: int) -> list[ImageItem]:
     """The first ``count`` images of an ``.npz`` with ``x`` (raw 32×32 CIFAR here)."""
     with np.load(data) as npz:
@@ -116,10 +134,7 @@ def main() -> None:
     started, load0 = time.perf_counter(), os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="serving-bench-"))
     try:
-        version_dir, export_s = version_dir_of(args.source, workdir)
-        base = workdir / "models" / "m"
-        base.mkdir(parents=True)
-        (base / "1").symlink_to(version_dir.resolve(), target_is_directory=True)
+        version_dir, base, export_s = serve_base(args.source, workdir)
         cfg = BenchConfig(warmup=args.warmup, window=args.point_seconds / 3,
                           duration=args.point_seconds * 1.5, stability=0.10, timeout=30.0)
         s = Settings(cfg, args.bare_seconds, args.repeats, load_items(args.data, 256), workdir)
@@ -133,13 +148,9 @@ def main() -> None:
         wall = time.perf_counter() - started
         head = header(sys.argv, version_dir, export_s, s, (load0, os.getloadavg()[0]), wall,
                       workdir)
-        for path, text in ((args.out, render(head, results, ceiling)),
-                           (args.json, json.dumps({"header": head, "results": results,
-                                                   "ceiling": ceiling}, indent=1))):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(text)
-            tmp.replace(path)
+        write_outputs([(args.out, render(head, results, ceiling)),
+                       (args.json, json.dumps({"header": head, "results": results,
+                                               "ceiling": ceiling}, indent=1))])
         log.info("wrote %s and %s in %.0fs", args.out, args.json, wall)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

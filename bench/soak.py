@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from serving_bench import load_items, version_dir_of
+from serving_bench import load_items, serve_base, write_outputs
 from serving_points import Workloads, _loop_factory
 from serving_servers import BatchingConfig, ServerProcess, serving_command
 
@@ -110,10 +110,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     workdir = Path(tempfile.mkdtemp(prefix="soak-"))
     try:
-        version_dir, _ = version_dir_of(args.source, workdir)
-        base = workdir / "models" / "m"
-        base.mkdir(parents=True)
-        (base / "1").symlink_to(version_dir.resolve(), target_is_directory=True)
+        _, base, _ = serve_base(args.source, workdir)
         serve_args = serving_command(base, args.platform, workdir, BatchingConfig())
         rows: list[dict[str, Any]] = []
         with ServerProcess("serving", serve_args, workdir / "serving.log") as server:
@@ -129,11 +126,7 @@ def main() -> None:
             wl.close()
             shown = server.display.replace(str(workdir), "WORKDIR")
         text = render(sys.argv, shown, rows, args.warmup_segments)
-        for path, body in ((args.out, text), (args.json, json.dumps(rows, indent=1))):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(body)
-            tmp.replace(path)
+        write_outputs([(args.out, text), (args.json, json.dumps(rows, indent=1))])
         print(text)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from clients_ceiling import engine_point, wrk_point
-from serving_bench import load_items, version_dir_of
+from serving_bench import load_items, serve_base, write_outputs
 from serving_points import Workloads
 from serving_servers import ServerProcess, serving_command
 
@@ -101,10 +101,7 @@ def main() -> None:
         sys.exit("error: wrk is not installed (Debian/Ubuntu: apt-get install wrk)")
     workdir = Path(tempfile.mkdtemp(prefix="wrk-agreement-"))
     try:
-        version_dir, _ = version_dir_of(args.source, workdir)
-        base = workdir / "models" / "m"
-        base.mkdir(parents=True)
-        (base / "1").symlink_to(version_dir.resolve(), target_is_directory=True)
+        _, base, _ = serve_base(args.source, workdir)
         serve_args = serving_command(base, args.platform, workdir, None)
         rows, summaries = [], []
         with ServerProcess("serving", serve_args, workdir / "serving.log") as server:
@@ -118,13 +115,9 @@ def main() -> None:
             wl.close()
             shown = server.display.replace(str(workdir), "WORKDIR")
         text = render(sys.argv, shown, summaries, args.repeats, args.seconds)
-        for out, body_text in ((args.out, text),
-                               (args.json, json.dumps({"summary": summaries, "points": rows},
-                                                      indent=1))):
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(f".{out.name}.tmp")
-            tmp.write_text(body_text)
-            tmp.replace(out)
+        write_outputs([(args.out, text),
+                       (args.json, json.dumps({"summary": summaries, "points": rows},
+                                              indent=1))])
         print(text)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
