@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 from trainer.errors import TrainerError
+from trainer.memory import limit_malloc_arenas
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Fine-tune ImageNet backbones (or train small nets) on image data.")
@@ -29,6 +30,7 @@ def _split(text: str | None) -> list[str]:
 def _user_errors(debug: bool, quiet: bool = False) -> Iterator[None]:
     """Set up logging; turn expected failures into one line on stderr and exit code 1."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    limit_malloc_arenas()  # before TensorFlow starts threads: peak RSS -20% (trainer.memory)
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", force=True)
     try:
