@@ -58,6 +58,13 @@ def version_dir_of(source: Path, workdir: Path) -> tuple[Path, float]:
     return workdir / "export" / "m" / "1", time.perf_counter() - started
 
 
+def add_source_args(parser: argparse.ArgumentParser) -> None:
+    """The model to serve (run dir or version dir) and the images to send."""
+    parser.add_argument("source", type=Path, help="trainer run dir or exported version dir")
+    parser.add_argument("--data", type=Path,
+                        default=Path("../shared/data/cifar10/lossless_train2000.npz"))
+
+
 def serve_base(source: Path, workdir: Path) -> tuple[Path, Path, float]:
     """(version dir, model base path ``WORKDIR/models/m`` whose ``1`` links to it, export s)."""
     version_dir, export_s = version_dir_of(source, workdir)
@@ -119,9 +126,7 @@ def header(argv: list[str], version_dir: Path, export_s: float, s: Settings,
 def main() -> None:
     """Parse arguments, run every phase, write the markdown and JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("source", type=Path, help="trainer run dir or exported version dir")
-    parser.add_argument("--data", type=Path,
-                        default=Path("../shared/data/cifar10/lossless_train2000.npz"))
+    add_source_args(parser)
     parser.add_argument("--backends", default="tensorflow,onnx,tflite")
     parser.add_argument("--point-seconds", type=float, default=9.0)
     parser.add_argument("--warmup", type=float, default=2.0)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from serving_bench import load_items, serve_base, write_outputs
+from serving_bench import add_source_args, load_items, serve_base, write_outputs
 from serving_points import Workloads, _loop_factory
 from serving_servers import BatchingConfig, ServerProcess, serving_command
 
@@ -93,9 +93,7 @@ def render(argv: list[str], cmd: str, rows: list[dict[str, Any]], warm: int) -> 
 def main() -> None:
     """Parse arguments, serve, soak, write the report."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("source", type=Path, help="trainer run dir or exported version dir")
-    p.add_argument("--data", type=Path,
-                   default=Path("../shared/data/cifar10/lossless_train2000.npz"))
+    add_source_args(p)
     p.add_argument("--platform", default="tensorflow")
     p.add_argument("--protocol", default="grpc", choices=["grpc", "rest"])
     p.add_argument("--mode", default="server-resize")

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from clients_ceiling import engine_point, wrk_point
-from serving_bench import load_items, serve_base, write_outputs
+from serving_bench import add_source_args, load_items, serve_base, write_outputs
 from serving_points import Workloads
 from serving_servers import ServerProcess, serving_command
 
@@ -86,9 +86,7 @@ def render(argv: list[str], server_cmd: str, summaries: list[dict[str, Any]],
 def main() -> None:
     """Parse arguments, serve the model, measure the pairs, write the report."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("source", type=Path, help="trainer run dir or exported version dir")
-    p.add_argument("--data", type=Path,
-                   default=Path("../shared/data/cifar10/lossless_train2000.npz"))
+    add_source_args(p)
     p.add_argument("--platform", default="tflite")
     p.add_argument("--concurrency", default="1,8")
     p.add_argument("--repeats", type=int, default=5)
