@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ import pytest
 from exporter.publish import STAGING_PREFIX, existing_versions
 from exporter.staging import CLAIM_PREFIX
 from tests.exporter.run_factory import write_run_dir
+from tests.process_kill import kill_when
 
 pytestmark = pytest.mark.reliability
 
@@ -146,20 +146,6 @@ def _export(run: Path, base: Path, version: int, tmp: Path | None = None
                             stderr=subprocess.PIPE, start_new_session=True)
 
 
-def _kill_when(proc: subprocess.Popen[str], ready: Callable[[], bool], limit: float) -> bool:
-    """SIGKILL ``proc`` as soon as ``ready()``; False if it ended first (or ``limit`` s)."""
-    deadline = time.monotonic() + limit
-    while proc.poll() is None and time.monotonic() < deadline:
-        if ready():
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            return True
-        time.sleep(0.002)
-    proc.kill()
-    proc.communicate()
-    return False
-
-
 def _debris(base: Path) -> list[str]:
     """Names under ``base`` that are not integer version directories."""
     return sorted(p.name for p in base.iterdir() if not p.name.isdigit()) if base.is_dir() else []
@@ -202,7 +188,7 @@ def test_killed_exports_never_expose_partial_versions(kill_run: Path, tmp_path: 
         version = max(existing_versions(base / NAME), default=0) + 1
         ready = trigger()
         proc = _export(kill_run, base, version, tmp_path / "tmp")
-        if _kill_when(proc, ready, limit=300):
+        if kill_when(proc, ready, limit=300):
             killed.append(label)
         debris[label] = _debris(base / NAME)
     watcher.stop()

@@ -11,7 +11,6 @@ import csv
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.process_kill import kill_when
 from tests.trainer.data_factory import write_npz
 
 pytestmark = pytest.mark.reliability
@@ -67,22 +67,6 @@ def finish(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err[-3000:]
     return subprocess.CompletedProcess(args, 0, out, err)
-
-
-def kill_when(proc: subprocess.Popen[str], ready: Callable[[], bool],
-              limit: float = 300) -> bool:
-    """SIGKILL ``proc`` once ``ready()``; False if it ended (or ``limit`` s passed) first."""
-    deadline = time.monotonic() + limit
-    while proc.poll() is None and time.monotonic() < deadline:
-        if ready():
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            return True
-        time.sleep(0.002)
-    if proc.poll() is None:
-        proc.kill()
-    proc.communicate()
-    return False
 
 
 def state(run: Path) -> dict[str, Any] | None:
