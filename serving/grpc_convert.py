@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
-from serving.codecs.tensor_proto import TensorProtoError, to_numpy
+from serving.codecs.tensor_proto import TensorProtoError, TensorTooLarge, to_numpy
 from serving.errors import GRPC_MESSAGE_LIMIT, InvalidArgument
 
 __all__ = [
     "truncate", "model_spec", "read_examples", "fill_classes", "fill_regressions",
-    "check_tensor_size", "read_inputs",
+    "read_inputs",
 ]
 
 
@@ -58,35 +56,17 @@ def fill_regressions(result, values) -> None:
         result.regressions.add(value=value)
 
 
-def check_tensor_size(alias: str, proto, limit: int) -> None:
-    """Reject a TensorProto whose array would exceed ``limit`` bytes before it is built.
-
-    A few bytes of proto can describe a huge tensor (shape ``[2**31]`` and one ``float_val``
-    fills 8 GiB), so the element count is checked first, with exact integers.
-    """
-    from serving.codecs.dtypes import numpy_dtype
-
-    count = math.prod(int(d.size) for d in proto.tensor_shape.dim)
-    try:
-        itemsize = numpy_dtype(int(proto.dtype)).itemsize
-    except ValueError:
-        return  # an unsupported dtype: the tensor decoder reports it
-    if count * itemsize > limit:
-        raise InvalidArgument(
-            f"tensor {alias}: shape {[int(d.size) for d in proto.tensor_shape.dim]} needs "
-            f"{count * itemsize} bytes; the limit is {limit} (the largest accepted message)"
-        )
-
-
 def read_inputs(inputs, limit: int) -> dict:
-    """``PredictRequest.inputs`` as numpy arrays; a tensor that cannot be built (too large,
-    inconsistent) is the client's mistake: INVALID_ARGUMENT, never UNKNOWN."""
+    """``PredictRequest.inputs`` as numpy arrays, none larger than ``limit`` bytes; a tensor
+    that cannot be built (too large, inconsistent) is the client's mistake: INVALID_ARGUMENT,
+    never UNKNOWN."""
     arrays = {}
     for alias, proto in inputs.items():
-        check_tensor_size(alias, proto, limit)
         try:
-            arrays[alias] = to_numpy(proto)
+            arrays[alias] = to_numpy(proto, max_bytes=limit)
+        except TensorTooLarge as exc:
+            raise InvalidArgument(
+                f"tensor {alias}: {exc} (the largest accepted message)") from None
         except (TensorProtoError, ValueError, OverflowError, MemoryError):
-            # ValueError: e.g. an odd number of complex values (the codec lets it through)
             raise InvalidArgument(f"tensor parsing error: {alias}") from None
     return arrays

@@ -15,7 +15,7 @@ import numpy as np
 
 from serving.codecs import dtypes as dt
 
-__all__ = ["to_numpy", "from_numpy", "TensorProtoError", "VAL_FIELD"]
+__all__ = ["to_numpy", "from_numpy", "TensorProtoError", "TensorTooLarge", "VAL_FIELD"]
 
 VAL_FIELD = {
     dt.DT_FLOAT: "float_val",
@@ -43,6 +43,10 @@ MAX_ELEMENTS = 2**40
 
 class TensorProtoError(ValueError):
     """A TensorProto that does not describe a valid tensor."""
+
+
+class TensorTooLarge(TensorProtoError):
+    """A TensorProto whose array would exceed the caller's ``max_bytes``."""
 
 
 def _shape(proto) -> tuple[int, ...]:
@@ -81,8 +85,12 @@ def _typed_values(proto, dtype: int, count: int) -> np.ndarray:
     return np.concatenate([arr, np.repeat(arr[-1:], count - arr.size)])
 
 
-def to_numpy(proto) -> np.ndarray:
-    """The array a TensorProto describes (strings as an object array of ``bytes``)."""
+def to_numpy(proto, max_bytes: int | None = None) -> np.ndarray:
+    """The array a TensorProto describes (strings as an object array of ``bytes``).
+
+    ``max_bytes`` refuses (``TensorTooLarge``), before anything is allocated, a tensor whose
+    array would be larger: a few bytes of proto (shape ``[2**31]``, one ``float_val``) can
+    describe gigabytes."""
     dtype = int(proto.dtype)
     if dtype not in VAL_FIELD:
         raise TensorProtoError(f"unsupported tensor dtype {dt.enum_name(dtype)}")
@@ -91,6 +99,9 @@ def to_numpy(proto) -> np.ndarray:
     if count > MAX_ELEMENTS:
         raise TensorProtoError(f"tensor shape {list(shape)} has {count} elements; at most "
                                f"{MAX_ELEMENTS} are accepted")
+    if max_bytes is not None and count * dt.numpy_dtype(dtype).itemsize > max_bytes:
+        raise TensorTooLarge(f"shape {list(shape)} needs {count * dt.numpy_dtype(dtype).itemsize} "
+                             f"bytes; the limit is {max_bytes}")
     content = proto.tensor_content
     if content and dtype != dt.DT_STRING:
         np_dtype = dt.numpy_dtype(dtype).newbyteorder("<")
