@@ -29,7 +29,7 @@ import numpy as np
 import orjson
 
 from serving.codecs import dtypes as dt
-from serving.codecs.json_tensors import MAX_RANK, fast_tensor
+from serving.codecs.json_tensors import INT_RANGES, MAX_RANK, fast_tensor
 
 __all__ = ["parse_numeric_body"]
 
@@ -118,10 +118,21 @@ def _tensor(
 ) -> np.ndarray | None:
     """The numbers as a tensor exactly as ``fast_tensor`` builds it, or None."""
     if dtype in _INTS:
-        if region.translate(None, b".eE") != region:
+        if b"." in region or b"e" in region or b"E" in region:
             return None  # a float among integers: the general path reports it
-        tensor = fast_tensor(values, dtype)  # range checks; a 1-D list is cheap to check
-        return None if tensor is None else tensor.reshape(shape)
+        if dtype == dt.DT_UINT64:
+            tensor = fast_tensor(values, dtype)  # range checks on the flat list
+            return None if tensor is None else tensor.reshape(shape)
+        # Every value is a Python int here, except that orjson turns integers beyond the
+        # 64-bit range into floats; those, like ints past int64, raise OverflowError.
+        try:
+            wide = np.fromiter(values, np.int64, len(values))
+        except (OverflowError, TypeError, ValueError):
+            return None
+        low, high = INT_RANGES[dtype]
+        if wide.size and (int(wide.min()) < low or int(wide.max()) > high):
+            return None  # out of the dtype's range: the general path reports it
+        return wide.astype(dt.numpy_dtype(dtype), copy=False).reshape(shape)
     if dtype not in _FLOATS:
         return None
     try:

@@ -28,7 +28,7 @@ __all__ = [
     "status_text",
 ]
 
-_INT_RANGES = {
+INT_RANGES = {
     dt.DT_INT32: (-(2**31), 2**31 - 1),
     dt.DT_INT16: (-(2**31), 2**31 - 1),
     dt.DT_INT8: (-(2**31), 2**31 - 1),
@@ -95,8 +95,8 @@ def _leaf(value: object, dtype: int) -> object:
         if is_bool or not isinstance(value, (int, float)):
             raise _type_error(value, dtype)
         return float(value)
-    if dtype in _INT_RANGES:
-        low, high = _INT_RANGES[dtype]
+    if dtype in INT_RANGES:
+        low, high = INT_RANGES[dtype]
         if is_bool or not isinstance(value, int) or not low <= value <= high:
             raise _type_error(value, dtype)
         return value
@@ -175,7 +175,7 @@ def fast_tensor(value: object, dtype: int) -> np.ndarray | None:
     """
     if not isinstance(value, list):
         return None
-    allowed = _LEAF_TYPES.get(dtype, {int} if dtype in _INT_RANGES else None)
+    allowed = _LEAF_TYPES.get(dtype, {int} if dtype in INT_RANGES else None)
     if allowed is None:
         return None
     shape = dense_shape(value)
@@ -198,7 +198,7 @@ def fast_tensor(value: object, dtype: int) -> np.ndarray | None:
         wide = np.array(level, dtype=np.uint64 if dtype == dt.DT_UINT64 else np.int64)
     except OverflowError:
         return None
-    low, high = _INT_RANGES[dtype]
+    low, high = INT_RANGES[dtype]
     if wide.size and (int(wide.min()) < low or int(wide.max()) > high):
         return None
     return wide.astype(np_dtype).reshape(shape)
