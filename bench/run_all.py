@@ -9,9 +9,10 @@ files). Sections and their approximate time on 2 cores:
 1. training (``train_mobilenet.py``, ~25 min): fine-tuned MobileNet, scratch baseline, RSS.
 2. transfer (``transfer_bench.py``, ~25 min): cached, two-phase, scratch nets, cache ratio.
 3. export (``export_mobilenet.py``, ~3 min): size, latency, agreement per format.
-4. serving (``serving_bench.py``, ~15 min): ratios, added latency, naive baseline.
-5. wrk (``wrk_agreement.py``, ~3 min): the latency tester against ``wrk``.
-6. soak (``soak.py``, ~11 min): 10 minutes of load, errors and RSS growth.
+4. serving (``serving_bench.py``, ~16 min): ratios, added latency, naive baseline.
+5. floor (``serving_floor.py``, ~2 min): what the added latency at c=1 is made of.
+6. wrk (``wrk_agreement.py``, ~3 min): the latency tester against ``wrk``.
+7. soak (``soak.py``, ~11 min): 10 minutes of load, errors and RSS growth.
 
 Usage (from the repository root, with ``../shared/data`` present)::
 
@@ -39,6 +40,7 @@ STEPS: dict[str, tuple[list[str], Path | None]] = {
     "export": (["bench/export_mobilenet.py", RUN, "--limit", "512", "--repeats", "20"],
                RESULTS / "export.md"),
     "serving": (["bench/serving_bench.py", RUN], None),
+    "floor": (["bench/serving_floor.py", RUN], None),
     "wrk": (["bench/wrk_agreement.py", RUN], None),
     "soak": (["bench/soak.py", RUN], None),
 }

@@ -25,7 +25,8 @@ __all__ = ["Settings", "backend_phase", "naive_phase", "wrk_phase", "ceiling_pha
 
 log = logging.getLogger("serving_bench")
 BATCH = 16  # the batched size: max_batch_size of the server and the bare batch
-THROUGHPUT_LOADS = ((1, 16), (1, 32), (BATCH, 4))  # (request batch, concurrency), gRPC serve_raw
+# (request batch, concurrency), gRPC serve_raw
+THROUGHPUT_LOADS = ((1, 16), (1, 32), (BATCH, 2), (BATCH, 4), (BATCH, 8))
 MODES = ("server-resize", "client-resize", "encoded")
 
 

@@ -79,7 +79,7 @@ class ServerProcess:
     @property
     def display(self) -> str:
         """The command as a reader would type it (``serving serve ...``)."""
-        head = "serving" if self.kind == "serving" else "python bench/naive_server.py"
+        head = "serving" if self.kind == "serving" else f"python bench/{self._script}"
         return f"{head} {shlex.join(self.args)}"
 
     def __enter__(self) -> ServerProcess:
@@ -87,7 +87,7 @@ class ServerProcess:
         if self.kind == "serving":
             cmd = [sys.executable, "-c", SERVE, *self.args, f"--port_file={port_file}"]
         else:
-            cmd = [sys.executable, str(HERE / "naive_server.py"), *self.args, str(port_file)]
+            cmd = [sys.executable, str(HERE / self._script), *self.args, str(port_file)]
         started = time.perf_counter()
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -104,6 +104,11 @@ class ServerProcess:
         self.ports = json.loads(port_file.read_text())
         self.startup_s = time.perf_counter() - started
         return self
+
+    @property
+    def _script(self) -> str:
+        """The bench script of a non-``serving`` kind (``naive`` or ``echo``)."""
+        return "echo_server.py" if self.kind == "echo" else "naive_server.py"
 
     def __exit__(self, *exc: object) -> None:
         proc = self.proc
