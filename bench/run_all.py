@@ -16,7 +16,7 @@ files). Sections and their approximate time on 2 cores:
 
 Usage (from the repository root, with ``../shared/data`` present)::
 
-    python bench/run_all.py                       # everything, ~80 minutes
+    python bench/run_all.py                       # everything, ~85 minutes
     python bench/run_all.py --only export,wrk     # some sections
     python bench/run_all.py --dry-run             # print the commands only
 """
