@@ -14,7 +14,8 @@
  *   (Clinger's fast path); otherwise CPython's own correctly rounded PyOS_string_to_double;
  * - an integer literal "-0" gives +0.0, as orjson returns the int 0 for it.
  *
- * The slow path costs ~30x the fast one, so after SLOW_TOKENS such numbers (e.g. a body of
+ * The scan runs without the GIL (other threads keep running); the slow path takes it back
+ * for its one call. The slow path costs ~30x the fast one, so after SLOW_TOKENS such numbers (e.g. a body of
  * 17-digit float64 reprs) it gives up and the Python route, whose cost does not depend on
  * the digits, takes the body.
  */
@@ -53,15 +54,17 @@ static int slow_value(const char *start, const char *stop, double *value) {
     char buf[MAX_TOKEN + 1];
     Py_ssize_t len = stop - start;
     char *endp = NULL;
+    int ok;
+    PyGILState_STATE gil;
     if (len > MAX_TOKEN) return -1;
     memcpy(buf, start, (size_t)len);
     buf[len] = '\0';
+    gil = PyGILState_Ensure(); /* the scan runs without the GIL; CPython's parser needs it */
     *value = PyOS_string_to_double(buf, &endp, NULL);
-    if (*value == -1.0 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return -1;
-    }
-    return endp == buf + len ? 0 : -1;
+    ok = !(*value == -1.0 && PyErr_Occurred());
+    if (!ok) PyErr_Clear();
+    PyGILState_Release(gil);
+    return ok && endp == buf + len ? 0 : -1;
 }
 
 /* One JSON number at s->p; appends its value. 0 on success, -1 when not taken. */
@@ -173,6 +176,7 @@ static PyObject *parse(PyObject *module, PyObject *arg) {
     Py_buffer view;
     State s;
     PyObject *data = NULL, *shape = NULL, *result = Py_None;
+    int ok;
     (void)module;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) != 0) return NULL;
     memset(&s, 0, sizeof(s));
@@ -183,10 +187,13 @@ static PyObject *parse(PyObject *module, PyObject *arg) {
     data = PyBytes_FromStringAndSize(NULL, s.capacity * (Py_ssize_t)sizeof(double));
     if (data == NULL) goto done;
     s.out = (double *)PyBytes_AS_STRING(data);
+    Py_BEGIN_ALLOW_THREADS /* other threads (inference) run while the text is scanned */
     skip_ws(&s);
-    if (s.p >= s.end || *s.p != '[' || parse_array(&s, 0) != 0) goto none;
+    ok = s.p < s.end && *s.p == '[' && parse_array(&s, 0) == 0;
     skip_ws(&s);
-    if (s.p != s.end) goto none;
+    ok = ok && s.p == s.end;
+    Py_END_ALLOW_THREADS
+    if (!ok) goto none;
     if (_PyBytes_Resize(&data, s.count * (Py_ssize_t)sizeof(double)) != 0) goto done;
     shape = PyTuple_New(s.rank);
     if (shape == NULL) goto done;
@@ -215,6 +222,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_jsonarray",
     "Native JSON number-array parser for the REST fast path (optional).", -1, methods,
+    NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__jsonarray(void) { return PyModule_Create(&module); }

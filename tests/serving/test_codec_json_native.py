@@ -167,3 +167,17 @@ def test_client_resized_image_through_both_routes() -> None:
         assert np.array_equal(fast[2], slow[2])
         assert fast[2].flags.writeable
     assert np.array_equal(fast[2].astype(np.float32), images)
+
+
+@needs_native
+def test_parses_in_threads_at_once() -> None:
+    """The scan runs without the GIL and the slow path takes it back: threads agree."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    values = [1.5, 3.25, 147.0, -2.5e-7] * 5000
+    values[::2000] = [0.1 + 1e-12] * 10  # 17 significant digits: the slow path, 10 times
+    text = orjson.dumps([values[i : i + 4] for i in range(0, len(values), 4)])
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: native.parse(text), range(16)))
+    assert all(r is not None and r[0] == (5000, 4) for r in results)
+    assert all(_bits(np.frombuffer(r[1], np.float64)) == _bits(values) for r in results)
