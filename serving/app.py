@@ -17,6 +17,7 @@ from pathlib import Path
 
 from serving.batching import BatchingOptions
 from serving.core import ServingCore
+from serving.cpu_threads import RuntimeThreads
 from serving.grpc_server import GrpcServer
 from serving.http_server import HttpServer
 from serving.rest import RestApi, RestOptions
@@ -63,6 +64,9 @@ class ServingApp:
                 opts.allow_version_labels_for_unavailable_models
             ),
             enable_warmup=opts.enable_model_warmup,
+            threads=RuntimeThreads(
+                opts.tensorflow_intra_op_parallelism, opts.tensorflow_inter_op_parallelism
+            ),
         )
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._manager.start)

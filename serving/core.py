@@ -10,7 +10,6 @@ protocols are the backends' (``serving.backends.signature_io``).
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import weakref
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ import numpy as np
 
 from serving import core_examples as ex
 from serving.batching import Batcher, BatchingOptions
+from serving.cpu_threads import available_cpus
 from serving.errors import InvalidArgument, Unimplemented
 from serving.metrics import ServingMetrics
 from serving.servables import ModelManagerAPI, ServedVersion, VersionStatus
@@ -52,7 +52,7 @@ class ServingCore:
     ) -> None:
         self.manager = manager
         self.metrics = metrics or ServingMetrics()
-        pool_size = workers or os.cpu_count() or 1
+        pool_size = workers or available_cpus()
         self.executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="inference")
         self.batcher = Batcher(batching, self._on_batch, pool_size) if batching else None
         self._signature_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -21,6 +21,7 @@ import threading
 from functools import partial
 
 from serving.backends import create_backend
+from serving.cpu_threads import RuntimeThreads
 from serving.errors import Code, NotFound, ServingError
 from serving.model_config import ModelConfig, validate_config_list
 from serving.model_state import (
@@ -53,11 +54,13 @@ class ModelManager:
         allow_version_labels_for_unavailable_models: bool = False,
         enable_warmup: bool = True,
         unload_grace_seconds: float = 30.0,
+        threads: RuntimeThreads | None = None,
     ) -> None:
         self._configs = validate_config_list(configs)
         self._poll_wait = file_system_poll_wait_seconds
         self._allow_unavailable_labels = allow_version_labels_for_unavailable_models
         self._enable_warmup = enable_warmup
+        self._threads = threads
         self._models: dict[str, ModelState] = {}
         self._routes: dict[str, Route] = {}
         self._lock = threading.Lock()  # guards entries, models and route publication
@@ -204,7 +207,7 @@ class ModelManager:
         entry.fingerprint = fingerprint(entry.path)
         backend = None
         try:
-            backend = create_backend(platform)
+            backend = create_backend(platform, self._threads)
             backend.load(entry.path)
             if self._enable_warmup:
                 run_warmup(backend, entry.path)

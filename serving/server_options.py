@@ -39,6 +39,8 @@ class ServerOptions:
     allow_version_labels_for_unavailable_models: bool = False
     enable_model_warmup: bool = True
     num_request_iterations_for_warmup: int = 1
+    tensorflow_intra_op_parallelism: int = 0
+    tensorflow_inter_op_parallelism: int = 0
     grpc_channel_arguments: str = ""
     grpc_socket_path: str = ""
     max_request_bytes: int = 256 * 1024 * 1024
@@ -65,6 +67,8 @@ HELP = {
     "allow_version_labels_for_unavailable_models": "allow labels on versions not yet loaded",
     "enable_model_warmup": "replay assets.extra/tf_serving_warmup_requests at load",
     "num_request_iterations_for_warmup": "replays per warmup record",
+    "tensorflow_intra_op_parallelism": "threads per model call, every backend (0 = auto)",
+    "tensorflow_inter_op_parallelism": "threads between independent ops (0 = auto)",
     "grpc_channel_arguments": "extra gRPC server args: k=v,k=v",
     "grpc_socket_path": "also serve gRPC on this UNIX domain socket",
     "max_request_bytes": "largest accepted REST body (413 above; ours)",
@@ -77,7 +81,6 @@ HELP = {
 IGNORED = {
     "rest_api_num_threads", "grpc_max_threads", "max_num_load_retries",
     "load_retry_interval_micros", "flush_filesystem_caches", "tensorflow_session_parallelism",
-    "tensorflow_intra_op_parallelism", "tensorflow_inter_op_parallelism",
     "per_process_gpu_memory_fraction", "saved_model_tags", "enable_profiler",
     "allow_version_labels", "enable_signature_method_name_check", "use_tflite_model",
     "prefer_tflite_model", "enable_per_model_batching_parameters",
@@ -156,6 +159,9 @@ def _check(options: ServerOptions) -> None:
         raise FlagError("--batching_parameters_file requires --enable_batching")
     if options.port and options.port == options.rest_api_port:
         raise FlagError("--port and --rest_api_port must differ")
+    for name in ("tensorflow_intra_op_parallelism", "tensorflow_inter_op_parallelism"):
+        if getattr(options, name) < 0:
+            raise FlagError(f"--{name} must be 0 (auto) or a positive thread count")
     if options.max_request_bytes <= 0:
         raise FlagError("--max_request_bytes must be positive")
 

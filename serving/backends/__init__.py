@@ -10,6 +10,7 @@ from serving.backends.base import Backend
 from serving.backends.onnx_backend import OnnxBackend
 from serving.backends.savedmodel import SavedModelBackend
 from serving.backends.tflite_backend import TFLiteBackend
+from serving.cpu_threads import RuntimeThreads
 from serving.errors import InvalidArgument
 
 __all__ = ["BACKENDS", "Backend", "create_backend"]
@@ -21,12 +22,16 @@ BACKENDS: dict[str, type[Backend]] = {
 }
 
 
-def create_backend(platform: str) -> Backend:
-    """A fresh, unloaded backend for ``platform``; unknown platforms raise ``InvalidArgument``."""
+def create_backend(platform: str, threads: RuntimeThreads | None = None) -> Backend:
+    """A fresh, unloaded backend for ``platform`` using ``threads`` (default: auto); unknown
+    platforms raise ``InvalidArgument``."""
     try:
         cls = BACKENDS[platform]
     except KeyError:
         raise InvalidArgument(
             f"unknown model_platform {platform!r}; accepted: {', '.join(BACKENDS)}"
         ) from None
-    return cls()
+    backend = cls()
+    if threads is not None:
+        backend.threads = threads
+    return backend

@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from serving.cpu_threads import RuntimeThreads
+
 __all__ = ["Backend"]
 
 
@@ -26,6 +28,7 @@ class Backend(ABC):
     """
 
     platform: ClassVar[str]  # "tensorflow" | "onnx" | "tflite": the model_platform name
+    threads: RuntimeThreads = RuntimeThreads()  # set by ``create_backend`` before ``load``
 
     @abstractmethod
     def load(self, version_dir: Path) -> None:

@@ -1,12 +1,12 @@
 """ONNX backend (``model_platform: "onnx"``): ``model.onnx`` through onnxruntime.
 
 One session per version, shared by all worker threads (``InferenceSession.run`` is
-thread-safe), with intra-op threads = CPU cores.
+thread-safe), with intra-op threads = ``--tensorflow_intra_op_parallelism`` or, by default,
+the cores this process may use (``serving.cpu_threads.available_cpus``).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ import numpy as np
 
 from serving.backends.model_file import ModelFileBackend
 from serving.backends.signature_io import DT, TensorSpec
+from serving.cpu_threads import available_cpus
 from serving.errors import InvalidArgument
 
 __all__ = ["OnnxBackend"]
@@ -63,8 +64,8 @@ class OnnxBackend(ModelFileBackend):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = os.cpu_count() or 1
-        options.inter_op_num_threads = 1
+        options.intra_op_num_threads = self.threads.intra_op or available_cpus()
+        options.inter_op_num_threads = self.threads.inter_op or 1
         options.add_session_config_entry("session.intra_op.allow_spinning", INTRA_OP_SPINNING)
         self._session = ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]

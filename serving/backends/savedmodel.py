@@ -6,11 +6,14 @@ Predict calls each signature's concrete function through its flat (already trace
 function: no retracing, no per-call structured-argument matching. Because that path skips
 TensorFlow's static shape check, shapes are validated here against the signature first
 (TF Serving does not check shapes; a mismatch is an ``InvalidArgument`` with a clear message).
+TensorFlow's thread pools are process-wide: ``configure_tensorflow_threads`` sizes them at the
+first load (``--tensorflow_intra_op_parallelism`` / ``--tensorflow_inter_op_parallelism``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,9 +27,10 @@ from serving.backends.signature_io import (
     select_outputs,
     spec_from_signature_def,
 )
+from serving.cpu_threads import RuntimeThreads, available_cpus
 from serving.errors import Code, FailedPrecondition, InvalidArgument, NotFound, ServingError
 
-__all__ = ["SavedModelBackend", "read_signature_defs"]
+__all__ = ["SavedModelBackend", "configure_tensorflow_threads", "read_signature_defs"]
 
 log = logging.getLogger(__name__)
 INIT_OP_SIGNATURE = "__saved_model_init_op"
@@ -61,6 +65,40 @@ def read_signature_defs(version_dir: Path, tags: Sequence[str] = ("serve",)) -> 
             return result
     raise FailedPrecondition(
         f"Could not find meta graph def matching supplied tags: {{ {' '.join(tags)} }}"
+    )
+
+
+def configure_tensorflow_threads(threads: RuntimeThreads) -> tuple[int, int]:
+    """Size TensorFlow's intra-op and inter-op pools; returns what TensorFlow now reports.
+
+    0 (auto) means ``available_cpus()`` when a CPU quota or affinity leaves fewer cores than
+    the machine has (TensorFlow would size by the machine), else TensorFlow's own default.
+    The pools can only be sized before TensorFlow's first op; later a different request is
+    logged and keeps the running sizes (a server process configures them once, at its first
+    SavedModel load).
+    """
+    import tensorflow as tf
+
+    cpus = available_cpus()
+    auto = cpus if cpus < (os.cpu_count() or cpus) else 0
+    setters = (
+        ("intra", threads.intra_op or auto, tf.config.threading.get_intra_op_parallelism_threads,
+         tf.config.threading.set_intra_op_parallelism_threads),
+        ("inter", threads.inter_op or auto, tf.config.threading.get_inter_op_parallelism_threads,
+         tf.config.threading.set_inter_op_parallelism_threads),
+    )
+    for kind, wanted, get, set_ in setters:
+        if wanted and get() != wanted:
+            try:
+                set_(wanted)
+            except RuntimeError:
+                log.warning(
+                    "TensorFlow is already running: --tensorflow_%s_op_parallelism=%d applies "
+                    "from the next start", kind, wanted
+                )
+    return (
+        tf.config.threading.get_intra_op_parallelism_threads(),
+        tf.config.threading.get_inter_op_parallelism_threads(),
     )
 
 
@@ -101,6 +139,7 @@ class SavedModelBackend(Backend):
         import tensorflow as tf
 
         version_dir = Path(version_dir)
+        configure_tensorflow_threads(self.threads)
         self._signature_defs = read_signature_defs(version_dir, self._tags)
         try:
             loaded = tf.saved_model.load(str(version_dir), tags=list(self._tags))

@@ -1,7 +1,9 @@
 """TFLite backend (``model_platform: "tflite"``): ``model.tflite`` through LiteRT.
 
 An interpreter is not thread-safe, so each worker thread gets its own (``threading.local``),
-built from the model bytes read once at load. The batch dimension is resized per call.
+built from the model bytes read once at load. The batch dimension is resized per call. Each
+interpreter runs on ``--tensorflow_intra_op_parallelism`` threads, by default 1: the
+inference pool already runs one call per core.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ def _spec(detail: dict) -> TensorSpec:
 class _Worker:
     """One thread's interpreter plus the input shapes it is currently allocated for."""
 
-    def __init__(self, content: bytes) -> None:
+    def __init__(self, content: bytes, num_threads: int = 1) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(model_content=content, num_threads=1)
+        self.num_threads = num_threads
+        self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
         self.interpreter.allocate_tensors()
         self.shapes: dict[int, tuple[int, ...]] = {}
 
@@ -77,7 +80,7 @@ class TFLiteBackend(ModelFileBackend):
         if worker is None:
             if self._content is None:
                 raise FailedPrecondition("model version is unloaded")
-            worker = self._local.worker = _Worker(self._content)
+            worker = self._local.worker = _Worker(self._content, self.threads.intra_op or 1)
         return worker
 
     def _run(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str]) -> list[np.ndarray]:

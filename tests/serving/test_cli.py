@@ -62,6 +62,7 @@ def test_a_tf_serving_command_line_works_unchanged():
     assert options.model_name == "half_plus_two" and options.rest_api_timeout_in_ms == 5000
     assert not options.enable_model_warmup
     assert options.grpc_socket_path == "/tmp/tf-serving.sock"
+    assert options.tensorflow_intra_op_parallelism == 2
 
 
 def test_space_separated_values_and_ours():
@@ -81,6 +82,7 @@ def test_space_separated_values_and_ours():
         (["--port=8501"], "--port and --rest_api_port must differ"),
         (["--enable_batching=maybe"], "expected true or false"),
         (["--ssl_config_file=/x"], "TLS is not supported"),
+        (["--tensorflow_intra_op_parallelism=-2"], "must be 0 \\(auto\\) or a positive"),
     ],
 )
 def test_bad_flags(args, message):
