@@ -124,11 +124,12 @@ def _numbers(region: bytes) -> tuple[tuple[int, ...], list] | None:
 
 
 def _tensor(
-    region: bytes, shape: tuple[int, ...], values: list, dtype: int
+    shape: tuple[int, ...], values: list, dtype: int, has_floats: bool
 ) -> np.ndarray | None:
-    """The numbers as a tensor exactly as ``fast_tensor`` builds it, or None."""
+    """The numbers as a tensor exactly as ``fast_tensor`` builds it, or None.
+    ``has_floats``: the text holds a fraction or an exponent somewhere."""
     if dtype in _INTS:
-        if b"." in region or b"e" in region or b"E" in region:
+        if has_floats:
             return None  # a float among integers: the general path reports it
         if dtype == dt.DT_UINT64:
             tensor = fast_tensor(values, dtype)  # range checks on the flat list
@@ -165,6 +166,17 @@ def _native_numbers(region: memoryview) -> tuple[tuple[int, ...], np.ndarray] | 
     return shape, np.frombuffer(data, np.float64)
 
 
+def _single_input(
+    input_dtypes: Callable[[str], Mapping[str, int]], signature_name: str
+) -> tuple[str, int] | None:
+    """The signature's one ``(alias, dtype)``, or None when it has several inputs."""
+    dtypes = input_dtypes(signature_name)  # so its errors are the ones the general path gives
+    if len(dtypes) != 1:
+        return None
+    ((alias, dtype),) = dtypes.items()
+    return alias, dtype
+
+
 def parse_numeric_body(
     body: bytes, input_dtypes: Callable[[str], Mapping[str, int]]
 ) -> tuple[str, str, np.ndarray, str] | None:
@@ -184,25 +196,26 @@ def parse_numeric_body(
     start, stop = head.end(), tail.start() + 1
     key = head.group(2).decode()
     signature_name = (head.group(1) or tail.group(1) or b"").decode()
-    native = _native_numbers(memoryview(body)[start:stop])  # no copy of the array text
-    parsed = None if native is not None else _numbers(body[start:stop])
-    if native is None and parsed is None:  # the whole body is valid JSON once either succeeds
-        return None
-    dtypes = input_dtypes(signature_name)  # so its errors are the ones the general path gives
-    if len(dtypes) != 1:
-        return None
-    ((alias, dtype),) = dtypes.items()
-    if native is not None and dtype in _FLOATS:
+    has_floats = any(body.find(mark, start, stop) >= 0 for mark in (b".", b"e", b"E"))
+    # Float text goes to the native parser (integer text would only be parsed twice: an
+    # integer dtype needs the Python route's exact ints). The whole body is valid JSON once
+    # either parser succeeds.
+    native = _native_numbers(memoryview(body)[start:stop]) if has_floats else None
+    if native is not None:
+        single = _single_input(input_dtypes, signature_name)
+        if single is None or single[1] not in _FLOATS:
+            return None  # several inputs, or floats for a non-float input: the general path
+        alias, dtype = single
         shape, wide = native
         with np.errstate(over="ignore"):  # a copy: the parsed buffer is read-only
             tensor = wide.astype(dt.numpy_dtype(dtype)).reshape(shape)
         return signature_name, key, tensor, alias
-    region = body[start:stop]
+    parsed = _numbers(body[start:stop])
     if parsed is None:
-        parsed = _numbers(region)
-        if parsed is None:
-            return None
-    tensor = _tensor(region, *parsed, dtype)
-    if tensor is None:
         return None
-    return signature_name, key, tensor, alias
+    single = _single_input(input_dtypes, signature_name)
+    if single is None:
+        return None
+    alias, dtype = single
+    tensor = _tensor(*parsed, dtype, has_floats)
+    return None if tensor is None else (signature_name, key, tensor, alias)
