@@ -7,7 +7,10 @@ machine load:
 
 - ``resize``: the numpy contract resize (``serve_raw`` in the ONNX/TFLite backends),
   32x32 -> 128x128, batch 1 and 16;
-- ``rest parse``: ``parse_predict_request`` on a client-resized 128x128 image body (~490 kB);
+- ``rest parse``: ``parse_predict_request`` on a client-resized 128x128 image body (~490 kB)
+  and on a raw 32x32 uint8 image for ``serve_raw`` (~13 kB). When the old revision has the
+  optional native parser's source, the working tree's built extension is copied into it (git
+  holds no binaries), so both sides run with it;
 - ``core``: ``ServingCore.predict`` round trip (thread hand-off, batching queue) around a
   backend that does nothing, at concurrency 1, batching off and on (timeout 0);
 - with ``--version-dir`` (an exported version directory): the ONNX backend's bare
@@ -30,6 +33,7 @@ import asyncio
 import gc
 import importlib
 import io
+import shutil
 import statistics
 import subprocess
 import sys
@@ -58,6 +62,9 @@ def load_old_serving(rev: str, into: Path) -> str:
         archive.extractall(into, filter="data")
     package = into / "serving_old"
     (into / "serving").rename(package)
+    if (package / "codecs" / "_jsonarray.c").is_file():  # give it the built extension too
+        for built in (REPO / "serving" / "codecs").glob("_jsonarray*.so"):
+            shutil.copy2(built, package / "codecs" / built.name)
     for path in package.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         path.write_text(
@@ -152,11 +159,19 @@ def build_cases(
     for tag in ("old", "new"):
         parsed = mods[tag][1].parse_predict_request(body, lambda s: dtypes).inputs["image"]
         assert parsed.shape == (1, 128, 128, 3)
-    cases.append((
-        f"rest parse {len(body) // 1000} kB body (ms)",
-        lambda: per_call_ms(lambda: old_json.parse_predict_request(body, lambda s: dtypes), 10),
-        lambda: per_call_ms(lambda: new_json.parse_predict_request(body, lambda s: dtypes), 10),
-    ))
+    raw = rng.integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
+    raw_body = new_json.encode_predict_request(raw, signature_name="serve_raw")
+    for name, text, types, calls in (
+        (f"rest parse {len(body) // 1000} kB float body (ms)", body, dtypes, 10),
+        (f"rest parse {len(raw_body) // 1000} kB uint8 body (ms)", raw_body, {"image": 4}, 200),
+    ):
+        cases.append((
+            name,
+            lambda t=text, d=types, n=calls: per_call_ms(
+                lambda: old_json.parse_predict_request(t, lambda s: d), n),
+            lambda t=text, d=types, n=calls: per_call_ms(
+                lambda: new_json.parse_predict_request(t, lambda s: d), n),
+        ))
     for batching in (False, True):
         cases.append((
             f"core round trip, batching {'on' if batching else 'off'} (ms)",
