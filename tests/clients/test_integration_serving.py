@@ -23,7 +23,6 @@ from clients.images import ImageSet
 from clients.prepare import ImageItem
 from clients.rest import RestClient
 
-pytest.importorskip("serving.app")
 pytestmark = pytest.mark.slow
 
 MODES = ("client-resize", "server-resize", "encoded")
