@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine: `make demo` (train -> export -> serve -> predict)
-# and `make test`. Both create .venv and install the pinned stack on first use.
+# and `make test` (every test, what CI runs). Both create .venv and install the pinned stack on
+# first use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,7 @@ OUT ?= demo
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: install demo test test-all test-reliability lint bench clean
+.PHONY: install demo test test-quick test-all test-reliability lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt setup.py serving/codecs/_jsonarray.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,11 +27,15 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Every test, the guarantees' reliability and slow integration tests included (what CI runs).
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -m "not slow and not reliability" $(PYTEST_ARGS)
-
-test-all: $(STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-all: test
+
+# The fast inner loop while developing: leaves out the slow and reliability marks.
+test-quick: $(STAMP) lint
+	$(BIN)/python -m pytest -m "not slow and not reliability" $(PYTEST_ARGS)
 
 test-reliability: $(STAMP)
 	$(BIN)/python -m pytest -m reliability $(PYTEST_ARGS)
