@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the independent load generators the benchmarks use, from the package registries only:
 #   - wrk (Debian) for REST load,
+#   - h2load (Debian nghttp2-client) for raw gRPC-over-HTTP/2 load on servers perf_analyzer
+#     cannot drive (KServe and MLServer have no V2 ModelConfig RPC, which it requires),
 #   - Triton's perf_analyzer for gRPC load: it ships inside the `tritonclient` manylinux wheel
 #     (data/bin); it needs Debian's libb64-0d and libcudart.so.12 (from the
 #     nvidia-cuda-runtime-cu12 wheel) on LD_LIBRARY_PATH, which the wrapper sets.
@@ -8,10 +10,14 @@
 # execs the real binary). Idempotent: a second run only checks. Run as root on Debian (apt-get);
 # as a non-root user the apt step is skipped when wrk and libb64 are already there.
 #
-#   bash scripts/install_tools.sh            # install / check
+#   bash scripts/install_tools.sh            # install / check (as root)
 #   .tools/bin/perf_analyzer --help     # prints the usage (and exits 99: its own quirk)
+# Against `serving serve` (TF Serving's gRPC API): the --shape includes the batch dimension,
+# the signature is chosen by name; e.g. one raw 32x32 uint8 image per request at c=16:
 #   .tools/bin/perf_analyzer --service-kind=tfserving -i grpc -u 127.0.0.1:8500 -m MODEL \
-#       --model-signature-name serving_default --input-data zero --shape images:1,32,32,3 ...
+#       --model-signature-name serve_raw --shape image:1,32,32,3 --input-data random \
+#       --concurrency-range 16:16 --measurement-interval 3000 --stability-percentage 10000
+# (a V2/Triton server: --service-kind=triton, --shape without the batch dimension, -b N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -23,14 +29,14 @@ CUDART_VERSION=${CUDART_VERSION:-12.4.127}
 have_libb64() { ldconfig -p 2>/dev/null | grep -q 'libb64\.so\.0d'; }
 
 # 1. Debian packages (one apt-get update, only when something is missing).
-if ! command -v wrk >/dev/null 2>&1 || ! have_libb64; then
+if ! command -v wrk >/dev/null 2>&1 || ! command -v h2load >/dev/null 2>&1 || ! have_libb64; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "install_tools: wrk or libb64-0d is missing and this is not root; run as root" >&2
+    echo "install_tools: wrk, h2load or libb64-0d is missing and this is not root; run as root" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends wrk libb64-0d >/dev/null
+  apt-get install -y -qq --no-install-recommends wrk nghttp2-client libb64-0d >/dev/null
 fi
 
 # 2. The tools venv (its own, so the project's pins are untouched).
@@ -83,4 +89,5 @@ if ! "$TOOLS/bin/perf_analyzer" --version >/dev/null 2>&1 \
   "$TOOLS/bin/perf_analyzer" --version 2>&1 | tail -n 5 >&2
   exit 1
 fi
-echo "install_tools: ok (wrk, $TOOLS/bin/perf_analyzer)"
+command -v h2load >/dev/null || { echo "install_tools: h2load missing" >&2; exit 1; }
+echo "install_tools: ok (wrk, h2load, $TOOLS/bin/perf_analyzer)"
