@@ -27,9 +27,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 test: $(STAMP) lint
+	bash scripts/install_test_deps.sh
 	$(BIN)/python -m pytest -m "not slow and not reliability" $(PYTEST_ARGS)
 
 test-all: $(STAMP) lint
+	bash scripts/install_test_deps.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-reliability: $(STAMP)
