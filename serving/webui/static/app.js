@@ -27,6 +27,7 @@
     status: new Map(), // model -> [{version, state, error}]
     details: new Map(), // "model/version" -> {signatures, card}
     rendered: "",
+    busy: false,
   };
 
   // -- small DOM helpers (text only) -----------------------------------------------------
@@ -221,7 +222,13 @@
   }
 
   function renderSelects() {
+    const first = ui.modelSelect.options.length === 0;
     setOptions(ui.modelSelect, state.names);
+    if (first) { // start on a model that can answer
+      const ready = state.names.find((n) => (state.status.get(n) || []).some(
+        (r) => r.state === "AVAILABLE"));
+      if (ready) ui.modelSelect.value = ready;
+    }
     const rows = state.status.get(ui.modelSelect.value) || [];
     const versions = rows.filter((r) => r.state === "AVAILABLE").map((r) => r.version);
     setOptions(ui.versionSelect, ["", ...versions], ["latest", ...versions]);
@@ -481,6 +488,19 @@
   async function handleFiles(fileList) {
     const files = [...fileList];
     if (!files.length) return;
+    if (state.busy) {
+      setMessage("Still working on the previous images; drop these again when it is done.", true);
+      return;
+    }
+    state.busy = true;
+    try {
+      await classifyFiles(files);
+    } finally {
+      state.busy = false;
+    }
+  }
+
+  async function classifyFiles(files) {
     const name = ui.modelSelect.value;
     if (!name) {
       setMessage("No model is being served; nothing to send the images to.", true);
