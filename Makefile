@@ -11,7 +11,7 @@ OUT ?= demo
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: install demo test test-quick test-all test-reliability lint bench clean
+.PHONY: tools install demo test test-quick test-all test-reliability lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt setup.py serving/codecs/_jsonarray.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ $(STAMP): pyproject.toml constraints.txt setup.py serving/codecs/_jsonarray.c
 
 install: $(STAMP)
 
+# The third-party programs tests drive: Chromium (the web page), wrk, h2load, perf_analyzer.
+# In CI (CI=true) a failure stops the run; elsewhere tests needing a missing tool skip.
+tools:
+	bash scripts/install_test_deps.sh || [ -z "$$CI" ]
+	bash scripts/install_tools.sh || [ -z "$$CI" ]
+
 demo: $(STAMP)
 	DATA='$(DATA)' WEIGHTS='$(WEIGHTS)' OUT='$(OUT)' PATH="$(abspath $(BIN)):$$PATH" bash scripts/demo.sh
 
@@ -28,7 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # Every test, the guarantees' reliability and slow integration tests included (what CI runs).
-test: $(STAMP) lint
+test: $(STAMP) lint tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-all: test

@@ -6,6 +6,7 @@
 #   WEIGHTS  imagenet (downloads) | none | a Keras .h5 without top for MobileNet alpha 0.25
 #   OUT      where everything goes (default: demo/)
 #   EPOCHS, TRAIN_SIZE, IMAGE_SIZE  optional knobs (defaults keep it to a few minutes on 2 cores)
+#   KEEP_SERVING=1  keep the server (and its web page at /ui/) up after the demo, until Ctrl-C
 set -euo pipefail
 
 DATA=${DATA:-cifar10}
@@ -92,6 +93,9 @@ while True:
     time.sleep(0.5)
 PY
 
+printf 'web page: http://127.0.0.1:%s/ui/  (up while the demo runs; KEEP_SERVING=1 keeps it)\n' \
+  "$REST_PORT"
+
 step "5/5 predict and evaluate through the server (REST and gRPC)"
 run clients predict "$OUT/images" --server "http://127.0.0.1:$REST_PORT" \
   --model "$MODEL" --top-k 3
@@ -109,3 +113,7 @@ if abs(offline - served) > 0.001:
     sys.exit("served accuracy differs from offline accuracy by more than 0.1 point")
 PY
 printf '\nDone. Run: %s  models: %s\n' "$RUN" "$BASE/$MODEL"
+if [ "${KEEP_SERVING:-0}" = 1 ]; then
+  printf '\nServing until Ctrl-C. Web page: http://127.0.0.1:%s/ui/\n' "$REST_PORT"
+  wait "$SERVER_PID" || true
+fi

@@ -29,6 +29,7 @@ from serving.server_setup import (
     load_model_configs,
     load_prometheus_path,
 )
+from serving.webui import WebUi
 
 __all__ = ["ServingApp", "BackgroundServer", "run"]
 
@@ -82,11 +83,14 @@ class ServingApp:
                     timeout_ms=opts.rest_api_timeout_in_ms,
                     prometheus_path=prometheus,
                 ),
+                ui=WebUi(self._manager, prometheus) if opts.rest_api_ui else None,
             )
             self._http = HttpServer(rest, opts.max_request_bytes)
             port = max(opts.rest_api_port, 0)
             self.ports["rest"] = await self._http.start(opts.host, port)
             log.info("Exporting HTTP/REST API at:%s:%d ...", opts.host, self.ports["rest"])
+            if opts.rest_api_ui:
+                log.info("Web page at http://%s:%d/ui/", opts.host, self.ports["rest"])
         if opts.model_config_file and opts.model_config_file_poll_wait_seconds > 0:
             self._watcher = ConfigFileWatcher(
                 opts.model_config_file, opts.model_config_file_poll_wait_seconds, self.core

@@ -26,6 +26,7 @@ _REASONS = {
     499: "Client Closed Request", 500: "Internal Server Error", 501: "Not Implemented",
     503: "Service Unavailable", 504: "Gateway Timeout",
 }
+_REASONS.update({301: "Moved Permanently", 304: "Not Modified", 405: "Method Not Allowed"})
 _MAX_PIPELINED = 64  # parsed-but-unanswered requests before we stop reading
 _LINGER_SECONDS = 2.0  # how long a rejected connection keeps draining input
 

@@ -19,6 +19,7 @@ import gc
 import logging
 import threading
 from functools import partial
+from pathlib import Path
 
 from serving.backends import create_backend
 from serving.cpu_threads import RuntimeThreads
@@ -117,6 +118,13 @@ class ModelManager:
         """Names of the currently configured models."""
         with self._lock:
             return sorted(name for name, m in self._models.items() if m.active)
+
+    def version_dir(self, name: str, version: int) -> Path | None:
+        """The directory of a version the manager has seen for a configured model, else None."""
+        with self._lock:
+            model = self._models.get(name)
+            entry = model.versions.get(version) if model is not None and model.active else None
+            return entry.path if entry is not None else None
 
     def poll_once(self) -> None:
         """Re-scan every configured model now (what the polling thread does)."""

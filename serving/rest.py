@@ -23,6 +23,7 @@ from serving.core import ServingCore
 from serving.errors import DeadlineExceeded, InvalidArgument, ServingError, http_status
 from serving.http_server import HttpRequest, HttpResponse
 from serving.rest_format import metadata_body, status_body
+from serving.webui import WebUi
 
 __all__ = ["RestOptions", "RestApi"]
 
@@ -82,9 +83,10 @@ def _gunzip(body: bytes) -> bytes:
 class RestApi:
     """The HTTP handler: ``await api(request) -> response``."""
 
-    def __init__(self, core: ServingCore, options: RestOptions) -> None:
+    def __init__(self, core: ServingCore, options: RestOptions, ui: WebUi | None = None) -> None:
         self.core = core
         self.options = options
+        self.ui = ui  # the /ui/ page (--rest_api_ui); None: /ui/ is a 404 as in TF Serving
         self._extra = _CORS if options.enable_cors else []
 
     def _reply(self, status: int, body: bytes) -> HttpResponse:
@@ -99,6 +101,8 @@ class RestApi:
         if prometheus and path == prometheus and request.method == "GET":
             page = self.core.metrics.render().encode()
             return HttpResponse(200, page, [("Content-Type", "text/plain")])
+        if self.ui is not None and self.ui.owns(path):
+            return await self.ui(request, path)
         if not _V1.fullmatch(path):
             return HttpResponse(404, _not_found_page(), [("Content-Type", "text/html")])
         if request.method == "OPTIONS" and self.options.enable_cors:

@@ -36,6 +36,7 @@ class ServerOptions:
     monitoring_config_file: str = ""
     rest_api_timeout_in_ms: int = 30000
     rest_api_enable_cors_support: bool = False
+    rest_api_ui: bool = True  # ours: the web page at /ui/ on the REST port
     allow_version_labels_for_unavailable_models: bool = False
     enable_model_warmup: bool = True
     num_request_iterations_for_warmup: int = 1
@@ -64,6 +65,7 @@ HELP = {
     "monitoring_config_file": "MonitoringConfig text proto (Prometheus page)",
     "rest_api_timeout_in_ms": "REST request deadline (504 when exceeded)",
     "rest_api_enable_cors_support": "add CORS headers to REST replies",
+    "rest_api_ui": "serve the web page at /ui/ on the REST port (ours)",
     "allow_version_labels_for_unavailable_models": "allow labels on versions not yet loaded",
     "enable_model_warmup": "replay assets.extra/tf_serving_warmup_requests at load",
     "num_request_iterations_for_warmup": "replays per warmup record",
