@@ -52,9 +52,13 @@ def served():
 
     yield make, handler, loop
     for http in servers:
-        http.stop_accepting()
-        loop.run(http.drain(5))
+        loop.run(_shut(http))
     loop.close()
+
+
+async def _shut(http: HttpServer) -> None:
+    http.stop_accepting()  # on the server's loop: asyncio servers are not thread-safe
+    await http.drain(5)
 
 
 def read_until_closed(sock: socket.socket, limit: float = 15.0) -> bytes:
