@@ -7,7 +7,8 @@ ends its own connection. ``stop_accepting`` + ``drain`` implement graceful shutd
 
 Hardening: a connection waiting for request headers (new, or idle between keep-alive requests)
 is closed once ``header_timeout`` seconds pass without a complete header block (408 if a
-request had started, silently if it was idle); trickling bytes does not extend the deadline.
+request had started, silently if it was idle; checked by a sweep every quarter timeout, at
+most 1 s); trickling bytes does not extend the deadline.
 A header block (request line + headers) over ``MAX_HEADER_BYTES`` gets 431 and the connection
 is closed. ``max_concurrent`` > 0 (``--rest_api_num_threads``) caps the requests answered at
 once; the others wait their turn.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -92,7 +94,7 @@ class _Connection(asyncio.Protocol):
         self.header_chunk_bytes = 0
         self.headers_too_large = False
         self.messages_begun = 0
-        self.header_deadline: asyncio.TimerHandle | None = None
+        self.header_since: float | None = None  # monotonic time headers became due
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -146,19 +148,21 @@ class _Connection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         """httptools callback: (part of) the request target."""
         self.current.url += url
-        self._count_header_bytes(len(url))
+        self.header_bytes += len(url)
+        if self.header_bytes > MAX_HEADER_BYTES:
+            self._headers_too_large()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """httptools callback: one header."""
         key = name.decode("latin-1").lower()
         self.current.headers[key] = value.decode("latin-1")
-        self._count_header_bytes(len(name) + len(value) + 4)
-
-    def _count_header_bytes(self, size: int) -> None:
-        self.header_bytes += size
+        self.header_bytes += len(name) + len(value) + 4
         if self.header_bytes > MAX_HEADER_BYTES:
-            self.headers_too_large = True
-            raise _TooLarge()
+            self._headers_too_large()
+
+    def _headers_too_large(self) -> None:
+        self.headers_too_large = True
+        raise _TooLarge()  # stops the parser; data_received answers 431
 
     def on_headers_complete(self) -> None:
         """httptools callback: method, keep-alive, early 413 on Content-Length."""
@@ -191,26 +195,27 @@ class _Connection(asyncio.Protocol):
             self.transport.pause_reading()
 
     # -- header deadline and size ---------------------------------------------------------
+    # A timestamp, not a timer per request (call_later + cancel cost ~5 us a request): the
+    # server's sweeper closes connections whose headers are overdue.
     def _arm_header_timer(self) -> None:
-        if self.header_deadline is None and not self.closing:
-            loop = asyncio.get_running_loop()
-            self.header_deadline = loop.call_later(
-                self.server.header_timeout, self._header_timeout
-            )
+        if self.header_since is None and not self.closing:
+            self.header_since = time.monotonic()
 
     def _disarm_header_timer(self) -> None:
-        if self.header_deadline is not None:
-            self.header_deadline.cancel()
-            self.header_deadline = None
+        self.header_since = None
 
-    def _header_timeout(self) -> None:
+    def header_overdue(self, now: float) -> bool:
+        """Whether the header deadline has passed (the sweeper then calls ``header_timeout``)."""
+        since = self.header_since
+        return since is not None and now - since >= self.server.header_timeout
+
+    def header_timeout(self) -> None:
         """No complete header block in time: close (408 if a request had started)."""
-        self.header_deadline = None
         if self.closing or self.transport is None:
             return
-        if self.busy or not self.queue.empty():  # still answering: look again later
-            self._arm_header_timer()
+        if self.busy or not self.queue.empty():  # still answering: look again next sweep
             return
+        self.header_since = None
         self.server.header_timeouts += 1
         if self.current is not None:
             self._reject(408, b"", False)
@@ -245,8 +250,11 @@ class _Connection(asyncio.Protocol):
             self.busy = True
             self.server.in_flight += 1
             try:
-                async with self.server.limit:
+                if self.server.limit is None:
                     response = await self.server.handler(item)
+                else:
+                    async with self.server.limit:
+                        response = await self.server.handler(item)
             except Exception:  # a handler bug must not kill the connection silently
                 log.exception("unhandled error answering %s %r", item.method, item.url)
                 response = HttpResponse(500, b'{"error": "Internal server error"}',
@@ -307,8 +315,9 @@ class HttpServer:
         self.max_request_bytes = max_request_bytes
         self.header_timeout = header_timeout
         self.header_timeouts = 0  # connections closed for incomplete headers
-        self.limit = (asyncio.Semaphore(max_concurrent) if max_concurrent > 0
-                      else contextlib.nullcontext())
+        self.sweep_errors = 0
+        self._sweeper: asyncio.Task | None = None
+        self.limit = asyncio.Semaphore(max_concurrent) if max_concurrent > 0 else None
         self.connections: set[_Connection] = set()
         self.in_flight = 0
         self.idle = asyncio.Event()
@@ -319,13 +328,30 @@ class HttpServer:
         """Listen on ``host:port`` (0 picks a free port); returns the bound port."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Connection(self), host, port)
+        self._sweeper = loop.create_task(self._sweep())
         return self._server.sockets[0].getsockname()[1]
+
+    async def _sweep(self) -> None:
+        """Close connections whose request headers are overdue (every quarter timeout, <= 1 s)."""
+        period = min(1.0, self.header_timeout / 4)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                now = time.monotonic()
+                for conn in [c for c in self.connections if c.header_overdue(now)]:
+                    conn.header_timeout()
+            except Exception:  # keep sweeping; count and log what went wrong
+                self.sweep_errors += 1
+                log.exception("HTTP header-deadline sweep failed")
 
     def stop_accepting(self) -> None:
         """Close the listening socket; open connections keep being served."""
         self.draining = True
         if self._server is not None:
             self._server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
 
     async def drain(self, timeout: float) -> None:
         """Wait (up to ``timeout`` s) for in-flight requests, then close every connection."""
@@ -341,3 +367,6 @@ class HttpServer:
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
