@@ -15,13 +15,14 @@ import signal
 import threading
 from pathlib import Path
 
+from serving.backends import BackendOptions
 from serving.batching import BatchingOptions
 from serving.core import ServingCore
 from serving.cpu_threads import RuntimeThreads
 from serving.grpc_server import GrpcServer
 from serving.http_server import HttpServer
 from serving.rest import RestApi, RestOptions
-from serving.server_options import ServerOptions
+from serving.server_options import ServerOptions, saved_model_tags
 from serving.server_setup import (
     ConfigFileWatcher,
     channel_arguments,
@@ -53,6 +54,8 @@ class ServingApp:
         from serving.manager import ModelManager
 
         opts = self.options
+        if opts.warning():
+            log.warning(opts.warning())
         configs = load_model_configs(opts)
         batching: BatchingOptions | None = None
         if opts.enable_batching:
@@ -65,14 +68,27 @@ class ServingApp:
                 opts.allow_version_labels_for_unavailable_models
             ),
             enable_warmup=opts.enable_model_warmup,
-            threads=RuntimeThreads(
-                opts.tensorflow_intra_op_parallelism, opts.tensorflow_inter_op_parallelism
+            warmup_iterations=opts.num_request_iterations_for_warmup,
+            backend_options=BackendOptions(
+                threads=RuntimeThreads(
+                    opts.tensorflow_intra_op_parallelism, opts.tensorflow_inter_op_parallelism
+                ),
+                saved_model_tags=saved_model_tags(opts),
+                prefer_tflite=opts.prefer_tflite_model,
+                use_tflite=opts.use_tflite_model,
             ),
+            max_load_retries=opts.max_num_load_retries,
+            load_retry_interval_seconds=opts.load_retry_interval_micros / 1e6,
         )
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._manager.start)
         self.core = ServingCore(self._manager, batching=batching)
-        self._grpc = GrpcServer(self.core, channel_arguments(opts.grpc_channel_arguments))
+        self._grpc = GrpcServer(
+            self.core,
+            channel_arguments(opts.grpc_channel_arguments),
+            max_concurrent_calls=opts.grpc_max_threads,
+            health=opts.enable_grpc_healthcheck_service,
+        )
         self.ports["grpc"] = await self._grpc.start(opts.host, opts.port, opts.grpc_socket_path)
         log.info("Running gRPC ModelServer at %s:%d ...", opts.host, self.ports["grpc"])
         if opts.rest_api_port != 0:
@@ -85,7 +101,12 @@ class ServingApp:
                 ),
                 ui=WebUi(self._manager, prometheus) if opts.rest_api_ui else None,
             )
-            self._http = HttpServer(rest, opts.max_request_bytes)
+            self._http = HttpServer(
+                rest,
+                opts.max_request_bytes,
+                header_timeout=opts.http_header_timeout_seconds,
+                max_concurrent=opts.rest_api_num_threads,
+            )
             port = max(opts.rest_api_port, 0)
             self.ports["rest"] = await self._http.start(opts.host, port)
             log.info("Exporting HTTP/REST API at:%s:%d ...", opts.host, self.ports["rest"])

@@ -8,6 +8,8 @@ raised to INT32_MAX like TF Serving's server, unless ``--grpc_channel_arguments`
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 
@@ -35,6 +37,7 @@ from serving.grpc_convert import (
     read_inputs,
     truncate,
 )
+from serving.grpc_health import HealthReporter
 from serving.grpc_registry import MODEL_SERVICE, PREDICTION_SERVICE, register_services
 
 __all__ = ["GrpcServer", "MAX_MESSAGE_BYTES"]
@@ -44,15 +47,22 @@ MAX_MESSAGE_BYTES = 2**31 - 1
 
 
 class _Service:
-    def __init__(self, core: ServingCore, max_tensor_bytes: int = MAX_MESSAGE_BYTES) -> None:
+    def __init__(
+        self,
+        core: ServingCore,
+        max_tensor_bytes: int = MAX_MESSAGE_BYTES,
+        limit: asyncio.Semaphore | None = None,
+    ) -> None:
         self.core = core
         self.max_tensor_bytes = max_tensor_bytes  # largest tensor a request may describe
+        self.limit = limit or contextlib.nullcontext()  # --grpc_max_threads
 
     async def _guard(self, context, api: str, model: str, handler):
         """Run ``handler``; count the request; turn a ``ServingError`` into a gRPC status."""
         started = time.perf_counter()
         try:
-            response = await handler()
+            async with self.limit:
+                response = await handler()
         except ServingError as err:
             # Keep only code and message: the traceback's frames hold the resolved version.
             code, message = err.code, err.message
@@ -220,17 +230,29 @@ class ModelService(_Service, model_service_pb2_grpc.ModelServiceServicer):
 class GrpcServer:
     """A ``grpc.aio`` server exposing both services."""
 
-    def __init__(self, core: ServingCore, channel_args: list[tuple[str, object]] = ()) -> None:
+    def __init__(
+        self,
+        core: ServingCore,
+        channel_args: list[tuple[str, object]] = (),
+        *,
+        max_concurrent_calls: int = 0,
+        health: bool = False,
+    ) -> None:
+        """``max_concurrent_calls`` > 0 (``--grpc_max_threads``): calls beyond it wait for a
+        running one to finish. ``health``: also serve ``grpc.health.v1.Health``."""
         # --grpc_channel_arguments override the defaults (with a key given twice, gRPC
         # keeps the first value, so a configured message size limit was silently ignored).
         options = {"grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
                    "grpc.max_send_message_length": MAX_MESSAGE_BYTES} | dict(channel_args)
         self.server = grpc.aio.server(options=list(options.items()))
         max_tensor_bytes = int(options["grpc.max_receive_message_length"])
-        prediction = PredictionService(core, max_tensor_bytes)
+        limit = asyncio.Semaphore(max_concurrent_calls) if max_concurrent_calls > 0 else None
+        prediction = PredictionService(core, max_tensor_bytes, limit)
         register_services(
-            self.server, {PREDICTION_SERVICE: prediction, MODEL_SERVICE: ModelService(core)}
+            self.server,
+            {PREDICTION_SERVICE: prediction, MODEL_SERVICE: ModelService(core, limit=limit)},
         )
+        self.health = HealthReporter(core, self.server) if health else None
 
     async def start(self, host: str, port: int, socket_path: str = "") -> int:
         """Bind ``host:port`` (0 picks a free port) and optionally a UNIX socket, start
@@ -242,8 +264,12 @@ class GrpcServer:
         if socket_path and not self.server.add_insecure_port(f"unix:{socket_path}"):
             raise OSError(f"could not bind gRPC socket {socket_path}")
         await self.server.start()
+        if self.health is not None:
+            await self.health.start()
         return bound
 
     async def stop(self, grace: float) -> None:
-        """Stop accepting calls; in-flight calls get ``grace`` seconds to finish."""
+        """Stop accepting calls (health: NOT_SERVING); in-flight calls get ``grace`` seconds."""
+        if self.health is not None:
+            await self.health.stop()
         await self.server.stop(grace)

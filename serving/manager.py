@@ -4,9 +4,11 @@ Lifecycle follows TF Serving: per model, the version policy picks the aspired ve
 disk; new ones go START -> LOADING -> AVAILABLE (or END with the load error); versions no
 longer aspired are unloaded under ``AvailabilityPreservingPolicy`` (UNLOADING -> END).
 A background thread re-scans every ``file_system_poll_wait_seconds`` (<= 0: scan only at
-``start()`` and ``reload_config()``). A version that failed to load is retried only when its
-directory changes on disk (e.g. a half-finished copy completes); TF Serving instead retries a
-fixed number of times.
+``start()`` and ``reload_config()``). A failed load is retried ``max_load_retries`` times,
+``load_retry_interval_seconds`` apart, as TF Serving's ``--max_num_load_retries`` does (the
+version stays LOADING meanwhile; ``stop()`` cuts the wait short); after that the version is END
+and is retried again only when its directory changes on disk (e.g. a half-finished copy
+completes).
 
 Requests resolve against immutable routing tables (no lock, no disk I/O). An unloaded
 version leaves the table at once, but its backend is released only after every request
@@ -21,7 +23,7 @@ import threading
 from functools import partial
 from pathlib import Path
 
-from serving.backends import create_backend
+from serving.backends import BackendOptions, backend_for_version
 from serving.cpu_threads import RuntimeThreads
 from serving.errors import Code, NotFound, ServingError
 from serving.model_config import ModelConfig, validate_config_list
@@ -56,12 +58,25 @@ class ModelManager:
         enable_warmup: bool = True,
         unload_grace_seconds: float = 30.0,
         threads: RuntimeThreads | None = None,
+        backend_options: BackendOptions | None = None,
+        warmup_iterations: int = 1,
+        max_load_retries: int = 0,
+        load_retry_interval_seconds: float = 0.0,
     ) -> None:
+        """``threads`` is a shorthand for ``BackendOptions(threads=...)``; give one or the
+        other. ``warmup_iterations`` replays each warmup record that often."""
+        if threads is not None and backend_options is not None:
+            raise ValueError("give threads inside backend_options, not both")
         self._configs = validate_config_list(configs)
         self._poll_wait = file_system_poll_wait_seconds
         self._allow_unavailable_labels = allow_version_labels_for_unavailable_models
         self._enable_warmup = enable_warmup
-        self._threads = threads
+        self._warmup_iterations = warmup_iterations
+        self._backend_options = backend_options or BackendOptions(
+            threads=threads or RuntimeThreads()
+        )
+        self._max_load_retries = max(max_load_retries, 0)
+        self._retry_interval = max(load_retry_interval_seconds, 0.0)
         self._models: dict[str, ModelState] = {}
         self._routes: dict[str, Route] = {}
         self._lock = threading.Lock()  # guards entries, models and route publication
@@ -213,18 +228,22 @@ class ModelManager:
         with self._lock:
             entry.state = State.LOADING
         entry.fingerprint = fingerprint(entry.path)
-        backend = None
-        try:
-            backend = create_backend(platform, self._threads)
-            backend.load(entry.path)
-            if self._enable_warmup:
-                run_warmup(backend, entry.path)
-        except Exception as exc:
-            code = exc.code if isinstance(exc, ServingError) else Code.UNKNOWN
+        attempts = 1 + self._max_load_retries
+        for attempt in range(1, attempts + 1):
+            backend, exc = self._try_load(platform, entry)
+            if exc is None:
+                break
             message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if attempt < attempts and not self._stop.is_set():
+                log.warning(
+                    "loading version %d of model %s failed (attempt %d of %d), retrying in "
+                    "%g s: %s", entry.version, name, attempt, attempts, self._retry_interval,
+                    message,
+                )
+                if not self._stop.wait(self._retry_interval):
+                    continue
+            code = exc.code if isinstance(exc, ServingError) else Code.UNKNOWN
             log.error("loading version %d of model %s failed: %s", entry.version, name, message)
-            if backend is not None:
-                unload_quietly(backend)
             with self._lock:
                 entry.state, entry.error_code, entry.error_message = State.END, code, message
             return
@@ -240,6 +259,20 @@ class ModelManager:
             entry.state, entry.error_code, entry.error_message = State.AVAILABLE, Code.OK, ""
             self._publish(model)
         log.info("version %d of model %s is AVAILABLE", entry.version, name)
+
+    def _try_load(self, platform: str, entry: VersionEntry):
+        """One load attempt: ``(backend, None)``, or ``(None, error)`` with nothing left loaded."""
+        backend = None
+        try:
+            backend = backend_for_version(platform, entry.path, self._backend_options)
+            backend.load(entry.path)
+            if self._enable_warmup:
+                run_warmup(backend, entry.path, self._warmup_iterations)
+        except Exception as exc:
+            if backend is not None:
+                unload_quietly(backend)
+            return None, exc
+        return backend, None
 
     def _unload_surplus(self, model: ModelState, aspired: set[int]) -> None:
         while (version := surplus_version(model, aspired)) is not None:

@@ -6,6 +6,10 @@ backend loads a model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
 from serving.backends.base import Backend
 from serving.backends.onnx_backend import OnnxBackend
 from serving.backends.savedmodel import SavedModelBackend
@@ -13,7 +17,15 @@ from serving.backends.tflite_backend import TFLiteBackend
 from serving.cpu_threads import RuntimeThreads
 from serving.errors import InvalidArgument
 
-__all__ = ["BACKENDS", "Backend", "create_backend"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendOptions",
+    "TFLITE_IN_SAVED_MODEL",
+    "create_backend",
+    "backend_for_version",
+    "runtime_platform",
+]
 
 BACKENDS: dict[str, type[Backend]] = {
     "tensorflow": SavedModelBackend,
@@ -22,16 +34,61 @@ BACKENDS: dict[str, type[Backend]] = {
 }
 
 
-def create_backend(platform: str, threads: RuntimeThreads | None = None) -> Backend:
-    """A fresh, unloaded backend for ``platform`` using ``threads`` (default: auto); unknown
-    platforms raise ``InvalidArgument``."""
+TFLITE_IN_SAVED_MODEL = "model.tflite"
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Server-wide settings that decide how a version is loaded (from ``serving serve``)."""
+
+    threads: RuntimeThreads = RuntimeThreads()
+    saved_model_tags: tuple[str, ...] = ("serve",)  # --saved_model_tags
+    prefer_tflite: bool = False  # --prefer_tflite_model: model.tflite when present
+    use_tflite: bool = False  # --use_tflite_model: model.tflite, never saved_model.pb
+
+
+def runtime_platform(platform: str, version_dir: Path, options: BackendOptions) -> str:
+    """The backend that serves a version of a ``platform`` model: the one place this is chosen.
+
+    A ``tensorflow`` version is served from its ``model.tflite`` by the TFLite backend with
+    ``--use_tflite_model``, or with ``--prefer_tflite_model`` when the file exists (as TF
+    Serving does); otherwise the configured platform's backend serves it.
+    """
+    if platform == "tensorflow":
+        if options.use_tflite:
+            return "tflite"
+        if options.prefer_tflite and (Path(version_dir) / TFLITE_IN_SAVED_MODEL).is_file():
+            return "tflite"
+    return platform
+
+
+def backend_for_version(
+    platform: str, version_dir: Path, options: BackendOptions | None = None
+) -> Backend:
+    """A fresh, unloaded backend for one version directory of a ``platform`` model."""
+    options = options or BackendOptions()
+    runtime = runtime_platform(platform, version_dir, options)
+    return create_backend(runtime, options.threads, options.saved_model_tags)
+
+
+def create_backend(
+    platform: str,
+    threads: RuntimeThreads | None = None,
+    saved_model_tags: Sequence[str] | None = None,
+) -> Backend:
+    """A fresh, unloaded backend for ``platform`` using ``threads`` (default: auto) and, for
+    SavedModels, the MetaGraph ``saved_model_tags`` (default: serve); unknown platforms raise
+    ``InvalidArgument``."""
     try:
         cls = BACKENDS[platform]
     except KeyError:
         raise InvalidArgument(
             f"unknown model_platform {platform!r}; accepted: {', '.join(BACKENDS)}"
         ) from None
-    backend = cls()
+    if saved_model_tags is not None and issubclass(cls, SavedModelBackend):
+        backend = cls(tuple(saved_model_tags))
+    else:
+        backend = cls()
     if threads is not None:
         backend.threads = threads
     return backend
