@@ -29,6 +29,7 @@ from serving.server_setup import (
     load_model_configs,
     load_prometheus_path,
 )
+from serving.tls import load_ssl_config, server_credentials
 
 __all__ = ["ServingApp", "BackgroundServer", "run"]
 
@@ -52,6 +53,7 @@ class ServingApp:
         from serving.manager import ModelManager
 
         opts = self.options
+        tls = load_ssl_config(opts.ssl_config_file) if opts.ssl_config_file else None
         configs = load_model_configs(opts)
         batching: BatchingOptions | None = None
         if opts.enable_batching:
@@ -72,8 +74,12 @@ class ServingApp:
         await loop.run_in_executor(None, self._manager.start)
         self.core = ServingCore(self._manager, batching=batching)
         self._grpc = GrpcServer(self.core, channel_arguments(opts.grpc_channel_arguments))
-        self.ports["grpc"] = await self._grpc.start(opts.host, opts.port, opts.grpc_socket_path)
-        log.info("Running gRPC ModelServer at %s:%d ...", opts.host, self.ports["grpc"])
+        self.ports["grpc"] = await self._grpc.start(
+            opts.host, opts.port, opts.grpc_socket_path,
+            server_credentials(tls) if tls is not None else None,
+        )
+        log.info("Running gRPC ModelServer at %s:%d%s ...", opts.host, self.ports["grpc"],
+                 f" ({tls.describe()})" if tls is not None else "")
         if opts.rest_api_port != 0:
             rest = RestApi(
                 self.core,

@@ -43,6 +43,7 @@ class ServerOptions:
     tensorflow_inter_op_parallelism: int = 0
     grpc_channel_arguments: str = ""
     grpc_socket_path: str = ""
+    ssl_config_file: str = ""
     max_request_bytes: int = 256 * 1024 * 1024
     port_file: str = ""
     drain_timeout_seconds: float = 30.0
@@ -71,6 +72,7 @@ HELP = {
     "tensorflow_inter_op_parallelism": "threads between independent ops (0 = auto)",
     "grpc_channel_arguments": "extra gRPC server args: k=v,k=v",
     "grpc_socket_path": "also serve gRPC on this UNIX domain socket",
+    "ssl_config_file": "SSLConfig text proto: TLS / mutual TLS on gRPC (REST stays HTTP)",
     "max_request_bytes": "largest accepted REST body (413 above; ours)",
     "port_file": "write the bound ports as JSON here once serving (ours)",
     "drain_timeout_seconds": "on SIGTERM, wait this long for in-flight requests (ours)",
@@ -91,7 +93,6 @@ IGNORED = {
 }
 REJECTED = {
     "platform_config_file": "platform configs are not supported; use --enable_batching",
-    "ssl_config_file": "TLS is not supported; terminate TLS in front of the server",
 }
 _TRUE = {"true", "1", "yes", "t", "y"}
 _FALSE = {"false", "0", "no", "f", "n"}
