@@ -218,3 +218,20 @@ def test_mtls_secures_the_unix_socket_too(mtls_server: Running, pki: Pki) -> Non
     credentials = _credentials(pki.ca, pki.client_key, pki.client_cert)
     answer = _predict(target, credentials, [("grpc.ssl_target_name_override", "localhost")])
     np.testing.assert_allclose(answer, [3.5, 4.0])
+
+
+def test_make_ssl_config_script_output_is_accepted(pki: Pki, tmp_path: Path) -> None:
+    out = tmp_path / "ssl.config"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "make_ssl_config.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--key", str(pki.server_key), "--cert",
+         str(pki.server_cert), "--ca", str(pki.ca), "--client-verify", "--out", str(out)],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_mode & 0o077 == 0
+    config = load_ssl_config(str(out))
+    assert config.client_verify and config.custom_ca is not None
+    result = subprocess.run([sys.executable, str(script), "--key", str(pki.server_key),
+                             "--cert", str(pki.server_cert), "--client-verify", "--out",
+                             str(tmp_path / "x.config")], capture_output=True, text=True)
+    assert result.returncode == 2 and "--client-verify needs --ca" in result.stderr
