@@ -26,8 +26,8 @@ from tests.tls_certs import Pki, make_pki, ssl_config_text
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "pa"
 PA_FLAGS = ["--concurrency-range", "1", "--measurement-mode", "count_windows",
-            "--measurement-request-count", "30", "--max-trials", "4",
-            "--stability-percentage", "100", "--shape", "x:1,4"]
+            "--measurement-request-count", "30", "--max-trials", "10",
+            "--stability-percentage", "10000", "--shape", "x:1,4"]
 
 
 def _perf_analyzer() -> str:
@@ -108,26 +108,33 @@ def servers(model_base: Path, pki: Pki, tmp_path_factory) -> Iterator[dict[str, 
         server.background.stop()
 
 
-def _run_pa(server: Running, *extra: str) -> subprocess.CompletedProcess:
+@pytest.fixture(scope="module")
+def perf_analyzer() -> str:
+    """The perf_analyzer path (skip, or fail under CI=true, before any server starts)."""
+    return _perf_analyzer()
+
+
+def _run_pa(tool: str, server: Running, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [_perf_analyzer(), "-m", MODEL, "--service-kind=tfserving", "-i", "grpc",
+        [tool, "-m", MODEL, "--service-kind=tfserving", "-i", "grpc",
          "-u", f"127.0.0.1:{server.port}", *PA_FLAGS, *extra],
         capture_output=True, text=True, timeout=180)
 
 
-def test_perf_analyzer_measures_our_plain_grpc_port(servers) -> None:
+def test_perf_analyzer_measures_our_plain_grpc_port(perf_analyzer: str, servers) -> None:
     before = servers["plain"].requests_seen()
-    result = _run_pa(servers["plain"])
+    result = _run_pa(perf_analyzer, servers["plain"])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Throughput:" in result.stdout
     assert servers["plain"].requests_seen() - before >= 30
 
 
 @pytest.mark.parametrize("kind", ["tls", "mtls"])
-def test_perf_analyzer_plain_text_is_refused_and_reaches_nothing(servers, kind: str) -> None:
+def test_perf_analyzer_plain_text_is_refused_and_reaches_nothing(perf_analyzer: str, servers,
+                                                                 kind: str) -> None:
     server = servers[kind]
     before = server.requests_seen()
-    result = _run_pa(server)
+    result = _run_pa(perf_analyzer, server)
     assert result.returncode != 0
     assert "failed to get model metadata" in result.stdout + result.stderr
     assert server.requests_seen() == before
@@ -136,8 +143,8 @@ def test_perf_analyzer_plain_text_is_refused_and_reaches_nothing(servers, kind: 
 @pytest.mark.xfail(strict=True, raises=AssertionError,
                    reason="perf_analyzer 2.45.0 --service-kind=tfserving ignores --ssl-grpc-* "
                    "and connects in plain text (TLS is wired for Triton only)")
-def test_perf_analyzer_mtls_with_a_signed_client(servers, pki: Pki) -> None:
-    result = _run_pa(servers["mtls"], "--ssl-grpc-use-ssl",
+def test_perf_analyzer_mtls_with_a_signed_client(perf_analyzer: str, servers, pki: Pki) -> None:
+    result = _run_pa(perf_analyzer, servers["mtls"], "--ssl-grpc-use-ssl",
                      f"--ssl-grpc-root-certifications-file={pki.ca}",
                      f"--ssl-grpc-private-key-file={pki.client_key}",
                      f"--ssl-grpc-certificate-chain-file={pki.client_cert}")
