@@ -7,10 +7,10 @@ presents; ``client_verify: true`` requires and verifies a client certificate
 one; ``custom_ca`` is the root the client certificates are checked against. The same
 credentials secure ``--grpc_socket_path``. REST stays plain HTTP, as in TF Serving.
 
-Unlike TF Serving (which aborts with a ``CHECK`` failure or starts a port every handshake on
-fails), problems are found at start-up and reported in one line: unreadable or malformed
-file, a field holding a path instead of PEM text, a key that is not the certificate's,
-``client_verify`` without ``custom_ca``.
+Unlike TF Serving (which aborts with a ``CHECK`` failure, or starts a port on which every
+handshake fails), problems are found at start-up, before any model loads, and reported in one
+line: unreadable or malformed file, a field holding a path instead of PEM text, a key that is
+not the certificate's, ``client_verify`` without ``custom_ca``.
 """
 
 from __future__ import annotations
