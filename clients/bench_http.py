@@ -3,23 +3,25 @@
 ``RestClient`` (urllib3, threads) is the right tool for applications; a load generator on a
 2-core machine needs far less CPU per request, so ``clients bench`` sends pre-encoded request
 bytes over this ``asyncio.Protocol`` (run on uvloop when installed) and parses only the
-status line and framing (``Content-Length`` or chunked) of each answer.
+status line and framing (``Content-Length`` or chunked) of each answer. ``https://`` URLs
+run the same protocol over TLS (an ``ssl.SSLContext`` from ``clients.tls``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from urllib.parse import urlsplit
 
 __all__ = ["HttpConnection", "build_request", "split_url"]
 
 
 def split_url(base_url: str) -> tuple[str, int]:
-    """(host, port) of ``http://host:port``."""
+    """(host, port) of ``http://host:port`` or ``https://host:port``."""
     parts = urlsplit(base_url if "://" in base_url else "http://" + base_url)
-    if parts.scheme != "http":
-        raise ValueError(f"bench supports http:// URLs only, got {base_url!r}")
-    return parts.hostname or "127.0.0.1", parts.port or 80
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"bench supports http:// and https:// URLs only, got {base_url!r}")
+    return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def build_request(method: str, host: str, port: int, path: str, body: bytes = b"") -> bytes:
@@ -107,14 +109,16 @@ def _parse(buf: bytearray) -> tuple[int, bytes, int] | None:
 class HttpConnection:
     """One keep-alive connection; ``await conn.send(request_bytes)`` -> (status, body, n)."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
         self.host, self.port = host, port
+        self.ssl_context = ssl_context
         self._proto: _Proto | None = None
         self.sent_at = 0.0  # loop time of the request in flight (0: idle)
 
     async def _connect(self) -> _Proto:
         loop = asyncio.get_running_loop()
-        _, proto = await loop.create_connection(_Proto, self.host, self.port)
+        _, proto = await loop.create_connection(_Proto, self.host, self.port,
+                                                ssl=self.ssl_context)
         return proto
 
     async def send(self, request: bytes) -> tuple[int, bytes, int]:

@@ -120,10 +120,12 @@ def run_point(protocol: str, client: PredictClient, payloads: Payloads, mode: st
     """Measure one closed-loop (``concurrency``) or open-loop (``rate``) point."""
     if protocol == "rest":
         target: Any = RestTarget(client.base_url, client.predict_path,  # type: ignore[attr-defined]
-                                 payloads.bodies, cfg.timeout)
+                                 payloads.bodies, cfg.timeout,
+                                 ssl_context=getattr(client, "ssl_context", None))
     else:
         target = GrpcTarget(client.target, client.predict_method,  # type: ignore[attr-defined]
-                            payloads.bodies, cfg.timeout)
+                            payloads.bodies, cfg.timeout,
+                            credentials=getattr(client, "credentials", None))
     with asyncio.Runner(loop_factory=_loop_factory(protocol)) as runner:
         windows, stable, rec = runner.run(measure(target, concurrency, rate, cfg))
     merged = summarize(windows[-3:])

@@ -58,8 +58,9 @@ class RestTarget:
     """POSTs pre-built HTTP requests over keep-alive asyncio connections."""
 
     def __init__(self, base_url: str, path: str, bodies: list[bytes],
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, ssl_context: Any = None) -> None:
         self.host, self.port = split_url(base_url)
+        self.ssl_context = ssl_context  # https://: an ssl.SSLContext
         self.requests = [build_request("POST", self.host, self.port, path, b) for b in bodies]
         self.timeout = timeout
         self._conns: list[HttpConnection] = []
@@ -77,7 +78,7 @@ class RestTarget:
         """A new keep-alive connection (connects on first send); starts the watchdog."""
         if self._watchdog is None:
             self._watchdog = asyncio.ensure_future(self._watch())
-        conn = HttpConnection(self.host, self.port)
+        conn = HttpConnection(self.host, self.port, self.ssl_context)
         self._conns.append(conn)
         return conn
 
@@ -101,8 +102,9 @@ class GrpcTarget:
     """Sends pre-serialized ``PredictRequest`` bytes on a few grpc.aio channels."""
 
     def __init__(self, target: str, method: str, bodies: list[bytes], timeout: float = 30.0,
-                 channels: int = 4) -> None:
+                 channels: int = 4, credentials: Any = None) -> None:
         self.target, self.method, self.bodies = target, method, bodies
+        self.credentials = credentials  # TLS: grpc.ChannelCredentials
         self.timeout = timeout
         self._max_channels = channels
         self._channels: list[Any] = []
@@ -116,7 +118,10 @@ class GrpcTarget:
         from clients.grpc_client import channel_options
 
         if len(self._channels) < self._max_channels:
-            channel = grpc.aio.insecure_channel(self.target, options=channel_options())
+            channel = (grpc.aio.secure_channel(self.target, self.credentials,
+                                               options=channel_options())
+                       if self.credentials is not None else
+                       grpc.aio.insecure_channel(self.target, options=channel_options()))
             self._channels.append(channel)
             self._calls.append(channel.unary_unary(self.method))
         self._next += 1

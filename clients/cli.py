@@ -24,6 +24,10 @@ MODE = typer.Option(Mode.CLIENT_RESIZE, "--mode", help="where images are resized
 TIMEOUT = typer.Option(30.0, "--timeout", help="per-request timeout, seconds")
 COLUMNAR = typer.Option(False, "--columnar", help="REST: columnar 'inputs' instead of rows")
 DEBUG = typer.Option(False, "--debug", help="show tracebacks")
+TLS_CA = typer.Option(None, "--tls-ca", help="TLS: PEM CA that signed the server certificate "
+                      "(gRPC, or an https:// --server); default: system roots")
+TLS_CERT = typer.Option(None, "--tls-cert", help="mutual TLS: PEM client certificate")
+TLS_KEY = typer.Option(None, "--tls-key", help="mutual TLS: PEM client private key")
 
 
 def _run(debug: bool, body: Callable[[], Any]) -> Any:
@@ -61,20 +65,24 @@ def predict(paths: list[Path] = typer.Argument(..., help="PNG/JPEG files, direct
             top_k: int = typer.Option(3, "--top-k", min=1), mode: Mode = MODE,
             batch_size: int | None = typer.Option(None, "--batch-size", min=1),
             as_json: bool = typer.Option(False, "--json", help="print JSON"),
-            timeout: float = TIMEOUT, columnar: bool = COLUMNAR, debug: bool = DEBUG) -> None:
+            timeout: float = TIMEOUT, columnar: bool = COLUMNAR, debug: bool = DEBUG,
+            tls_ca: Path | None = TLS_CA, tls_cert: Path | None = TLS_CERT,
+            tls_key: Path | None = TLS_KEY) -> None:
     """Top-k labels for each image."""
     from clients.commands import format_predictions, predict_images
     from clients.connect import make_client
     from clients.images import load_images
+    from clients.tls import tls_files
 
     def body() -> None:
+        tls = tls_files(tls_ca, tls_cert, tls_key)
         images = load_images(paths)
         for path, reason in images.skipped:
             typer.echo(f"skipped {path}: {reason}", err=True)
         if not len(images):
             raise ValueError("no readable images among the given paths")
         with make_client(model, server=server, grpc=grpc, version=version, label=label,
-                         timeout=timeout, columnar=columnar) as client:
+                         timeout=timeout, columnar=columnar, tls=tls) as client:
             rows = predict_images(client, images, top_k, mode, batch_size)
         typer.echo(json.dumps({"predictions": rows, "skipped": images.skipped}, indent=2)
                    if as_json else format_predictions(rows))
@@ -88,19 +96,23 @@ def evaluate(data: list[Path] = typer.Option(..., "--data", help=".npz with y, o
              version: int | None = VERSION, label: str | None = LABEL, mode: Mode = MODE,
              batch_size: int = typer.Option(64, "--batch-size", min=1),
              out: Path | None = typer.Option(None, "--out", help="write .json or .png"),
-             timeout: float = TIMEOUT, columnar: bool = COLUMNAR, debug: bool = DEBUG) -> None:
+             timeout: float = TIMEOUT, columnar: bool = COLUMNAR, debug: bool = DEBUG,
+             tls_ca: Path | None = TLS_CA, tls_cert: Path | None = TLS_CERT,
+             tls_key: Path | None = TLS_KEY) -> None:
     """Accuracy and confusion matrix through the server."""
     from clients.connect import make_client
     from clients.evaluate import evaluate as run_eval
     from clients.evaluate import write_confusion_png, write_eval_json
     from clients.images import load_images
+    from clients.tls import tls_files
 
     def body() -> None:
+        tls = tls_files(tls_ca, tls_cert, tls_key)
         images = load_images(data)
         for path, reason in images.skipped:
             typer.echo(f"skipped {path}: {reason}", err=True)
         with make_client(model, server=server, grpc=grpc, version=version, label=label,
-                         timeout=timeout, columnar=columnar) as client:
+                         timeout=timeout, columnar=columnar, tls=tls) as client:
             result = run_eval(client, images, mode, batch_size)
         if out is not None:
             (write_confusion_png if out.suffix.lower() == ".png" else write_eval_json)(
@@ -134,11 +146,14 @@ def bench(server: str | None = SERVER, grpc: str | None = GRPC, model: str = MOD
           json_out: Path | None = typer.Option(None, "--json"),
           csv_out: Path | None = typer.Option(None, "--csv"),
           png_out: Path | None = typer.Option(None, "--png"),
-          timeout: float = TIMEOUT, columnar: bool = COLUMNAR, debug: bool = DEBUG) -> None:
+          timeout: float = TIMEOUT, columnar: bool = COLUMNAR, debug: bool = DEBUG,
+          tls_ca: Path | None = TLS_CA, tls_cert: Path | None = TLS_CERT,
+          tls_key: Path | None = TLS_KEY) -> None:
     """Latency/throughput sweep (closed loop --concurrency, open loop --rate)."""
     from clients.bench_report import format_table, write_csv, write_json, write_png
     from clients.bench_run import BenchConfig
     from clients.commands import BenchRequest, run_bench
+    from clients.tls import tls_files
 
     levels = _numbers(concurrency, int, "--concurrency")
     rates = _numbers(rate, float, "--rate")
@@ -156,7 +171,7 @@ def bench(server: str | None = SERVER, grpc: str | None = GRPC, model: str = MOD
         report = run_bench(BenchRequest(
             model=model, protocols=protocols, server=server, grpc=grpc, version=version,
             label=label, mode=mode, batch_size=batch_size, data=data, columnar=columnar,
-            baseline=baseline, config=cfg))
+            baseline=baseline, config=cfg, tls=tls_files(tls_ca, tls_cert, tls_key)))
         typer.echo(format_table(report.points, report.baseline))
         if json_out:
             write_json(json_out, report.points, report.meta)

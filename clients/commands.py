@@ -19,6 +19,7 @@ from clients.bench_targets import build_payloads, generated_images
 from clients.connect import make_client
 from clients.images import ImageSet, load_images
 from clients.prepare import Mode
+from clients.tls import TlsFiles
 
 __all__ = ["predict_images", "format_predictions", "BenchRequest", "BenchReport", "run_bench"]
 
@@ -67,6 +68,7 @@ class BenchRequest:
     columnar: bool = False
     baseline: Path | None = None
     config: BenchConfig = field(default_factory=BenchConfig)
+    tls: TlsFiles | None = None
 
 
 @dataclass
@@ -100,7 +102,7 @@ def run_bench(req: BenchRequest) -> BenchReport:
             raise ValueError(f"--protocol {proto} needs "
                              f"{'--server URL' if proto == 'rest' else '--grpc HOST:PORT'}")
         with make_client(req.model, version=req.version, label=req.label,
-                         timeout=req.config.timeout, columnar=req.columnar,
+                         timeout=req.config.timeout, columnar=req.columnar, tls=req.tls,
                          **address) as client:
             payloads = build_payloads(client, items, req.mode, req.batch_size)
             log.info("%s: %d distinct batches of %d, %d bytes each", proto,

@@ -4,7 +4,8 @@ The messages are the ``tensorflow-serving-api`` protos, loaded by ``clients.wire
 from the installed generated files without importing TensorFlow (about 0.15 s instead of
 5-6 s; see docs/clients.md). If that fails, the official modules are imported (they import
 TensorFlow). Either way nothing happens until a ``GrpcClient`` is created. Message sizes are
-raised to 256 MiB both ways (gRPC's default receive limit is 4 MiB).
+raised to 256 MiB both ways (gRPC's default receive limit is 4 MiB). With ``tls``
+(``clients.tls``) the channel is TLS, with a client certificate for mutual TLS when given.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from clients.base import PredictClient
 from clients.errors import MalformedResponse, ServerUnavailable, from_grpc_code
+from clients.tls import TlsFiles
 from clients.wire_protos import MESSAGES, ProtoLoadError, load_messages
 from serving.codecs.tensor_proto import from_numpy, to_numpy
 
@@ -55,7 +57,7 @@ class GrpcClient(PredictClient):
     def __init__(self, target: str, model: str, *, version: int | None = None,
                  label: str | None = None, timeout: float = 30.0, retries: int = 3,
                  backoff: float = 0.1, max_message_bytes: int = MAX_MESSAGE_BYTES,
-                 labels: list[str] | None = None) -> None:
+                 labels: list[str] | None = None, tls: TlsFiles | None = None) -> None:
         super().__init__(model, version=version, label=label, timeout=timeout,
                          retries=retries, backoff=backoff, labels=labels)
         import grpc
@@ -63,8 +65,11 @@ class GrpcClient(PredictClient):
         self._grpc = grpc
         self._msg = _messages()
         self.target = target.removeprefix("grpc://")
-        self._channel = grpc.insecure_channel(self.target, options=channel_options(
-            max_message_bytes))
+        self.credentials = tls.grpc_credentials() if tls is not None else None
+        options = channel_options(max_message_bytes)
+        self._channel = (grpc.secure_channel(self.target, self.credentials, options=options)
+                         if self.credentials is not None
+                         else grpc.insecure_channel(self.target, options=options))
         m = self._msg
         self._raw_predict = self._channel.unary_unary(self.predict_method)  # bytes in/out
         self._get_metadata = self._channel.unary_unary(

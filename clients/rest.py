@@ -2,7 +2,9 @@
 
 Routes (``/v1/models/{m}[/versions/{v}|/labels/{l}][:predict|/metadata]``) and the error
 body ``{"error": msg}`` follow TF Serving's ``http_rest_api_handler``. The predict body is
-row format (``instances``) by default, columnar (``inputs``) on request.
+row format (``instances``) by default, columnar (``inputs``) on request. ``https://`` URLs
+(a TLS-terminating proxy in front of the server) verify the server with ``tls.ca`` (default:
+the system roots) and present ``tls``'s client pair when given.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from clients.errors import (
     ServerUnavailable,
     from_http_status,
 )
+from clients.tls import TlsFiles
 from serving.codecs.json_codec import decode_predict_response, encode_predict_request
 
 __all__ = ["RestClient", "model_path"]
@@ -52,17 +55,24 @@ class RestClient(PredictClient):
     def __init__(self, base_url: str, model: str, *, version: int | None = None,
                  label: str | None = None, timeout: float = 30.0, retries: int = 3,
                  backoff: float = 0.1, columnar: bool = False, pool_size: int = 4,
-                 labels: list[str] | None = None) -> None:
+                 labels: list[str] | None = None, tls: TlsFiles | None = None) -> None:
         super().__init__(model, version=version, label=label, timeout=timeout,
                          retries=retries, backoff=backoff, labels=labels)
         if not base_url.startswith(("http://", "https://")):
             base_url = "http://" + base_url
         self.base_url = base_url.rstrip("/")
         self.columnar = columnar
+        https = self.base_url.startswith("https://")
+        if tls is not None and not https:
+            raise ValueError(f"--tls-ca/--tls-cert/--tls-key need an https:// URL for REST, got "
+                             f"{self.base_url} (the server's REST port is plain HTTP, as in "
+                             "TF Serving: use them with --grpc, or a TLS proxy's https:// URL)")
+        self.ssl_context = (tls or TlsFiles()).ssl_context() if https else None
+        extra = {"ssl_context": self.ssl_context} if https else {}
         self._pool = urllib3.connection_from_url(
             self.base_url, maxsize=pool_size, block=False, retries=False,
             timeout=urllib3.Timeout(connect=min(timeout, 5.0), read=timeout),
-            headers={"Connection": "keep-alive"})
+            headers={"Connection": "keep-alive"}, **extra)
         self._path = model_path(model, version, label)
 
     def close(self) -> None:

@@ -30,6 +30,7 @@ from serving.server_setup import (
     load_model_configs,
     load_prometheus_path,
 )
+from serving.tls import load_ssl_config, server_credentials
 from serving.webui import WebUi
 
 __all__ = ["ServingApp", "BackgroundServer", "run"]
@@ -56,6 +57,7 @@ class ServingApp:
         opts = self.options
         if opts.warning():
             log.warning(opts.warning())
+        tls = load_ssl_config(opts.ssl_config_file) if opts.ssl_config_file else None
         configs = load_model_configs(opts)
         batching: BatchingOptions | None = None
         if opts.enable_batching:
@@ -89,8 +91,12 @@ class ServingApp:
             max_concurrent_calls=opts.grpc_max_threads,
             health=opts.enable_grpc_healthcheck_service,
         )
-        self.ports["grpc"] = await self._grpc.start(opts.host, opts.port, opts.grpc_socket_path)
-        log.info("Running gRPC ModelServer at %s:%d ...", opts.host, self.ports["grpc"])
+        self.ports["grpc"] = await self._grpc.start(
+            opts.host, opts.port, opts.grpc_socket_path,
+            server_credentials(tls) if tls is not None else None,
+        )
+        log.info("Running gRPC ModelServer at %s:%d%s ...", opts.host, self.ports["grpc"],
+                 f" ({tls.describe()})" if tls is not None else "")
         if opts.rest_api_port != 0:
             rest = RestApi(
                 self.core,

@@ -1,17 +1,17 @@
-"""``MonitoringConfig`` and ``BatchingParameters`` message classes.
+"""``MonitoringConfig``, ``BatchingParameters`` and ``SSLConfig`` message classes.
 
-The ``tensorflow-serving-api`` wheel does not ship ``monitoring_config_pb2`` or
-``session_bundle_config_pb2``, so the two messages are declared here with the package, names
-and field numbers of TF Serving's ``config/monitoring_config.proto`` and
-``servables/tensorflow/session_bundle_config.proto`` (in a private descriptor pool), which
-lets ``text_format`` read TF Serving's config files unchanged.
+The ``tensorflow-serving-api`` wheel does not ship ``monitoring_config_pb2``,
+``session_bundle_config_pb2`` or ``ssl_config_pb2``, so the messages are declared here with
+the package, names and field numbers of TF Serving's ``config/monitoring_config.proto``,
+``servables/tensorflow/session_bundle_config.proto`` and ``config/ssl_config.proto`` (in a
+private descriptor pool), which lets ``text_format`` read TF Serving's config files unchanged.
 """
 
 from __future__ import annotations
 
 from functools import cache
 
-__all__ = ["monitoring_config_class", "batching_parameters_class"]
+__all__ = ["monitoring_config_class", "batching_parameters_class", "ssl_config_class"]
 
 _INT64 = ".google.protobuf.Int64Value"
 _BATCHING_FIELDS = [  # (name, number, type name or scalar kind, repeated)
@@ -24,6 +24,12 @@ _BATCHING_FIELDS = [  # (name, number, type name or scalar kind, repeated)
     ("pad_variable_length_inputs", 7, "bool", False),
     ("enable_large_batch_splitting", 8, ".google.protobuf.BoolValue", False),
     ("max_execution_batch_size", 9, _INT64, False),
+]
+_SSL_FIELDS = [  # config/ssl_config.proto: the three strings hold PEM text, not file paths
+    ("server_key", 1, "string"),
+    ("server_cert", 2, "string"),
+    ("custom_ca", 3, "string"),
+    ("client_verify", 4, "bool"),
 ]
 
 
@@ -67,6 +73,14 @@ def _pool():
     for name, number, kind, repeated in _BATCHING_FIELDS:
         add_field(batching, name, number, kind, repeated)
     pool.Add(session)
+
+    ssl = descriptor_pb2.FileDescriptorProto(
+        name="serving_local/ssl_config.proto", package="tensorflow.serving", syntax="proto3"
+    )
+    ssl_config = ssl.message_type.add(name="SSLConfig")
+    for name, number, kind in _SSL_FIELDS:
+        add_field(ssl_config, name, number, kind)
+    pool.Add(ssl)
     return pool
 
 
@@ -84,3 +98,8 @@ def monitoring_config_class():
 def batching_parameters_class():
     """``tensorflow.serving.BatchingParameters`` (fields 1-9 of TF Serving's message)."""
     return _message_class("tensorflow.serving.BatchingParameters")
+
+
+def ssl_config_class():
+    """``tensorflow.serving.SSLConfig`` (``server_key server_cert custom_ca client_verify``)."""
+    return _message_class("tensorflow.serving.SSLConfig")

@@ -254,14 +254,22 @@ class GrpcServer:
         )
         self.health = HealthReporter(core, self.server) if health else None
 
-    async def start(self, host: str, port: int, socket_path: str = "") -> int:
+    async def start(self, host: str, port: int, socket_path: str = "",
+                    credentials: grpc.ServerCredentials | None = None) -> int:
         """Bind ``host:port`` (0 picks a free port) and optionally a UNIX socket, start
-        serving; returns the bound TCP port."""
+        serving; returns the bound TCP port. ``credentials`` (``serving.tls``) secure both,
+        as TF Serving's ``--ssl_config_file`` does."""
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        bound = self.server.add_insecure_port(address)
+
+        def bind(where: str) -> int:
+            if credentials is None:
+                return self.server.add_insecure_port(where)
+            return self.server.add_secure_port(where, credentials)
+
+        bound = bind(address)
         if bound == 0:
             raise OSError(f"could not bind gRPC port {address}")
-        if socket_path and not self.server.add_insecure_port(f"unix:{socket_path}"):
+        if socket_path and not bind(f"unix:{socket_path}"):
             raise OSError(f"could not bind gRPC socket {socket_path}")
         await self.server.start()
         if self.health is not None:

@@ -111,6 +111,9 @@ class ServerOptions:
     )
     host: str = flag("127.0.0.1", "address to bind (ours; TF Serving binds all interfaces)")
     grpc_socket_path: str = flag("", "also serve gRPC on this UNIX domain socket")
+    ssl_config_file: str = flag(
+        "", "SSLConfig text proto: TLS / mutual TLS on gRPC (REST stays HTTP)"
+    )
     grpc_channel_arguments: str = flag("", "extra gRPC server args: k=v,k=v")
     grpc_max_threads: int = flag(
         0, "at most this many gRPC calls are handled at once, the others wait "
@@ -205,7 +208,6 @@ WARNED: dict[str, tuple[Any, str]] = {
 }
 REJECTED: dict[str, str] = {
     "platform_config_file": "platform configs are not supported; use --enable_batching",
-    "ssl_config_file": "TLS is not supported; terminate TLS in front of the server",
 }
 
 

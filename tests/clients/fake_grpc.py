@@ -26,7 +26,8 @@ class FakeGrpcServer(prediction_service_pb2_grpc.PredictionServiceServicer,
                      model_service_pb2_grpc.ModelServiceServicer):
     """Context manager: ``with FakeGrpcServer() as srv: srv.target``."""
 
-    def __init__(self, model: FakeModel | None = None) -> None:
+    def __init__(self, model: FakeModel | None = None, credentials=None) -> None:
+        """``credentials`` (``grpc.ssl_server_credentials``) make the port TLS."""
         self.model = model or FakeModel()
         self.fail_next: list[str] = []
         self.calls: list[str] = []
@@ -34,7 +35,8 @@ class FakeGrpcServer(prediction_service_pb2_grpc.PredictionServiceServicer,
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(self, self._server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(self, self._server)
-        port = self._server.add_insecure_port("127.0.0.1:0")
+        port = (self._server.add_secure_port("127.0.0.1:0", credentials)
+                if credentials is not None else self._server.add_insecure_port("127.0.0.1:0"))
         self.target = f"127.0.0.1:{port}"
 
     def _guard(self, name: str, context: grpc.ServicerContext) -> None:

@@ -53,7 +53,8 @@ def _jsonable(arr: np.ndarray):
 class FakeRestServer:
     """Context manager: ``with FakeRestServer() as srv: srv.url``."""
 
-    def __init__(self, model: FakeModel | None = None) -> None:
+    def __init__(self, model: FakeModel | None = None, ssl_context=None) -> None:
+        """``ssl_context`` (server side) makes it an HTTPS server (a TLS proxy stand-in)."""
         self.model = model or FakeModel()
         self.fail_next: list[int | tuple[int, bytes]] = []
         self.delay = 0.0
@@ -108,7 +109,10 @@ class FakeRestServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        if ssl_context is not None:
+            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
+        scheme = "https" if ssl_context is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def dispatch(self, method: str, path: str, body: bytes) -> dict:

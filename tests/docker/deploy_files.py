@@ -39,7 +39,7 @@ TF_SERVING_FLAGS = frozenset({
     "tensorflow_session_parallelism", "tensorflow_intra_op_parallelism",
     "tensorflow_inter_op_parallelism", "platform_config_file", "per_process_gpu_memory_fraction",
     "saved_model_tags", "grpc_channel_arguments", "grpc_max_threads", "enable_model_warmup",
-    "num_request_iterations_for_warmup", "monitoring_config_file",
+    "num_request_iterations_for_warmup", "monitoring_config_file", "ssl_config_file",
 })
 
 # `serving serve` flags promised by issue 5 (TF Serving's subset plus our own three).

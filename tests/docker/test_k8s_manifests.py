@@ -71,7 +71,7 @@ def test_expected_kinds_and_api_versions(objects: dict[str, dict[str, Any]]) -> 
     assert kinds == {"ConfigMap": "v1", "Deployment": "apps/v1", "Service": "v1",
                      "HorizontalPodAutoscaler": "autoscaling/v2",
                      "PersistentVolumeClaim": "v1", "PodDisruptionBudget": "policy/v1",
-                     "Pod": "v1"}
+                     "Pod": "v1", "NetworkPolicy": "networking.k8s.io/v1"}
 
 
 def test_kustomization_lists_every_serving_manifest() -> None:
@@ -153,11 +153,37 @@ def test_server_flags_point_at_mounted_files(objects: dict[str, dict[str, Any]])
     for flag in ("model_config_file", "batching_parameters_file", "monitoring_config_file"):
         directory, _, key = (flags[flag] or "").rpartition("/")
         assert directory == mounts["config"] and key in keys, f"--{flag}={flags[flag]}"
+    tls_dir, _, tls_key = (flags["ssl_config_file"] or "").rpartition("/")
+    assert tls_dir == mounts["tls"], f"--ssl_config_file={flags['ssl_config_file']}"
+    (generated,) = load_yaml_documents(K8S / "kustomization.yaml")[0]["secretGenerator"]
+    assert volumes["tls"]["secret"]["secretName"] == generated["name"]
+    assert generated["options"]["disableNameSuffixHash"] is True
+    assert [f.split("=", 1)[0] for f in generated["files"]] == [tls_key]
+    assert volumes["tls"]["secret"]["defaultMode"] & 0o007 == 0, "key readable by others"
     claim = volumes["models"]["persistentVolumeClaim"]["claimName"]
     assert claim == objects["PersistentVolumeClaim"]["metadata"]["name"]
     config = parse_model_server_config(objects["ConfigMap"]["data"]["models.config"])
     for entry in config.model_config_list.config:
         assert entry.base_path.startswith(mounts["models"].rstrip("/") + "/")
+
+
+def test_network_policy_admits_only_the_gateway(objects: dict[str, dict[str, Any]]) -> None:
+    policy = objects["NetworkPolicy"]["spec"]
+    pod_labels = objects["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["policyTypes"] == ["Ingress"]
+    (rule,) = policy["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {
+        "app.kubernetes.io/name": "gateway"}}}]
+    container = _container(objects)
+    assert sorted(_port_number(container, p["port"]) for p in rule["ports"]) == [8500, 8501]
+
+
+def test_ssl_config_secret_file_is_never_committed() -> None:
+    (generated,) = load_yaml_documents(K8S / "kustomization.yaml")[0]["secretGenerator"]
+    source = K8S / generated["files"][0].split("=", 1)[1]
+    ignore = (source.parent / ".gitignore").read_text().split()
+    assert "*" in ignore and "!.gitignore" in ignore
 
 
 def test_image_tag_matches_pinned_tensorflow(objects: dict[str, dict[str, Any]]) -> None:

@@ -96,7 +96,7 @@ def test_space_separated_values_and_ours():
         (["--batching_parameters_file=/b.txt"], "requires --enable_batching"),
         (["--port=8501"], "--port and --rest_api_port must differ"),
         (["--enable_batching=maybe"], "expected true or false"),
-        (["--ssl_config_file=/x"], "TLS is not supported"),
+        (["--platform_config_file=/x"], "platform configs are not supported"),
         (["--tensorflow_intra_op_parallelism=-2"], "must be 0 \\(auto\\) or a positive"),
     ],
 )
