@@ -49,11 +49,19 @@ def wrk_point(url: str, body: bytes, concurrency: int, seconds: float) -> dict[s
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    out = done.stdout
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if done.returncode != 0 or rps is None:
+    if done.returncode != 0:
         return {"rps": 0.0, "p50_ms": None, "p99_ms": None, "errors": None,
-                "note": f"wrk failed: {(done.stderr or out).strip()[-200:]}"}
+                "note": f"wrk failed: {(done.stderr or done.stdout).strip()[-200:]}"}
+    return parse_wrk(done.stdout)
+
+
+def parse_wrk(out: str) -> dict[str, Any]:
+    """Throughput of good answers, p50/p99 and errors (non-2xx + socket errors) from
+    ``wrk --latency`` output."""
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rps is None:
+        return {"rps": 0.0, "p50_ms": None, "p99_ms": None, "errors": None,
+                "note": f"wrk output not understood: {out.strip()[-200:]}"}
     p50 = re.search(r"\s50%\s+([\d.]+)(us|ms|s)\b", out)
     p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s)\b", out)
     errors = 0
@@ -176,7 +184,7 @@ def h2load_response_bytes(target: str, path: str, frame: bytes) -> int:
 
 
 def h2load_point(target: str, path: str, frame: bytes, concurrency: int, seconds: float,
-                 min_response_bytes: int) -> dict[str, Any]:
+                 min_response_bytes: int, warmup: float = 1.0) -> dict[str, Any]:
     """``h2load -c C -m 1 -D S`` POSTing one gRPC frame over ``C`` HTTP/2 connections (one
     stream each, so C requests in flight, like perf_analyzer's C synchronous workers).
 
@@ -189,7 +197,8 @@ def h2load_point(target: str, path: str, frame: bytes, concurrency: int, seconds
         (tmp / "req.bin").write_bytes(frame)
         log_file = tmp / "log.tsv"
         cmd = ["h2load", "-c", str(concurrency), "-m", "1", "-t", "1",
-               "-D", str(max(1, round(seconds))), "--warm-up-time", "1",
+               "-D", str(max(1, round(seconds))),
+               *(["--warm-up-time", f"{warmup:g}"] if warmup > 0 else []),
                "-d", str(tmp / "req.bin"), "-H", "content-type: application/grpc",
                "-H", "te: trailers", "--log-file", str(log_file),
                f"http://{target}{path}"]
@@ -202,22 +211,30 @@ def h2load_point(target: str, path: str, frame: bytes, concurrency: int, seconds
                     lat.append(int(parts[2]) / 1000.0)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    out = done.stdout
+    if done.returncode != 0:
+        return {"rps": 0.0, "p50_ms": None, "p99_ms": None, "errors": None,
+                "note": "h2load failed: " + (done.stderr or done.stdout).strip()[-200:]}
+    return parse_h2load(done.stdout, lat, min_response_bytes)
+
+
+def parse_h2load(out: str, lat: list[float], min_response_bytes: int) -> dict[str, Any]:
+    """Good answers per second, p50/p99 of ``lat`` (ms, from the log file) and errors
+    (failed + errored + requests whose message is missing from the DATA bytes)."""
     rps = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
     status = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, "
                        r"(\d+) failed, (\d+) errored", out)
     data = re.search(r"traffic: .*?\((\d+)\) data", out)
-    if done.returncode != 0 or not rps or not status or not lat:
+    if not rps or not status or not lat:
         return {"rps": 0.0, "p50_ms": None, "p99_ms": None, "errors": None,
-                "note": "h2load failed: " + (done.stderr or out).strip()[-200:]}
+                "note": "h2load output not understood: " + out.strip()[-200:]}
     done_n, failed, errored = int(status.group(2)), int(status.group(4)), int(status.group(5))
     answered = int(data.group(1)) // min_response_bytes if data else done_n
     errors = failed + errored + max(0, done_n - answered)
-    lat.sort()
+    lat = sorted(lat)
 
     def pct(q: float) -> float:
         return lat[min(len(lat) - 1, int(q * len(lat)))]
 
     good = float(rps.group(1)) * (1 - errors / done_n) if done_n else 0.0
     return {"rps": good, "p50_ms": pct(0.50), "p99_ms": pct(0.99), "errors": errors,
-            "note": ""}
+            "requests": done_n - errors, "note": ""}
