@@ -8,7 +8,8 @@ drift hits all alike:
   ``h2load`` sending the same pre-encoded ``PredictRequest``; the server's CPU seconds per
   request come from psutil around each point and the server's own request counter;
 - **echo**: the same h2load load on ``bench/echo_server.py`` (``grpc.aio`` on uvloop, the
-  same reply size, no parsing): the floor of this transport on this machine;
+  same reply size, no parsing): the floor of this transport on this machine; **echo-sync**:
+  the same on grpcio's synchronous server with 8 pool threads (the other gRPC design);
 - **bare**: the backend's in-process ``predict`` on a batch of 16 (1 and 2 threads, the best
   kept) and on one image: the model's own CPU per image.
 
@@ -175,9 +176,11 @@ def platform_phase(platform: str, version_dir: Path, base: Path, workdir: Path,
         reply = h2load_response_bytes(server.grpc_target, PREDICT_PATH, frame)
         if reply <= 5:
             raise SystemExit(f"error: {platform} server did not answer the serve_raw probe")
-        with ServerProcess("echo", [str(reply - 5), "64"], workdir / "echo.log") as echo:
+        with ServerProcess("echo", [str(reply - 5), "64"], workdir / "echo.log") as echo, \
+                ServerProcess("echo", [str(reply - 5), "64", "--grpc-sync=8"],
+                              workdir / "echo-sync.log") as echo_sync:
             steps = [("served", "perf_analyzer"), ("served", "h2load"), ("echo", "h2load"),
-                     ("bare", "batch16")]
+                     ("echo-sync", "h2load"), ("bare", "batch16")]
             for rnd in range(-1, args.rounds):  # round -1: short warm-up, discarded
                 seconds = args.seconds if rnd >= 0 else 2.0
                 order = steps if rnd % 2 == 0 else steps[::-1]
@@ -185,7 +188,8 @@ def platform_phase(platform: str, version_dir: Path, base: Path, workdir: Path,
                     for what, tool in order:
                         if what == "bare" and c == 16:
                             continue
-                        row = _point(what, tool, c, seconds, server, echo, frame, reply,
+                        row = _point(what, tool, c, seconds, server,
+                                     echo_sync if what == "echo-sync" else echo, frame, reply,
                                      backend, batch16, one)
                         row.update(platform=platform, what=what, tool=tool, concurrency=c,
                                    round=rnd)
@@ -222,7 +226,7 @@ def _point(what: str, tool: str, c: int, seconds: float, server: ServerProcess,
         return {"rps": best["images_per_s"], "threads": best["threads"],
                 "cpu_ms_per_image": best["cpu_cores"] / best["images_per_s"] * 1000,
                 "p50_ms": lat["latency_ms"]["p50"], "bare1_p50_ms": lat["latency_ms"]["p50"]}
-    if what == "echo":
+    if what in ("echo", "echo-sync"):
         return echo_cpu(echo, lambda: h2load_point(echo.grpc_target, PREDICT_PATH, frame, c,
                                                    seconds, reply, warmup=0))
     if tool == "h2load":
@@ -234,7 +238,8 @@ def _point(what: str, tool: str, c: int, seconds: float, server: ServerProcess,
 
 def render(argv: list[str], results: list[dict[str, Any]], load: tuple[float, float]) -> str:
     """Markdown: the throughput/latency/CPU table per platform, then the profile buckets."""
-    lines = ["# Front-end CPU per request (serve_raw, one 32×32 uint8 image, batching on)", "",
+    lines = ["**Front-end CPU per request (serve_raw, one 32×32 uint8 image, batching on)**",
+             "",
              f"Command: `{shlex.join(['python', *argv])}`", "",
              f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on a **shared** "
              f"machine ({len(os.sched_getaffinity(0))} usable CPUs; load average "

@@ -262,7 +262,7 @@ def main() -> None:
     rows = summarize(points)
     wall = time.perf_counter() - started
     head = [
-        "# Peers: ours, KServe, PyTriton, MLServer on the same ONNX model", "",
+        "**Peers: ours, KServe, PyTriton, MLServer on the same ONNX model**", "",
         f"Command: `{shlex.join(['python', *sys.argv])}`", "",
         f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} in {wall:.0f} s on a "
         f"**shared** {os.cpu_count()}-CPU machine (load average {load0:.1f} before, "

@@ -111,6 +111,9 @@ class PeerProcess:
         argv, ready_url = self._command(python)
         self.command = " ".join(argv).replace(str(REPO) + "/", "").replace(
             str(self.workdir), "WORKDIR")
+        for port, label in ((self.rest, "REST_PORT"), (self.grpc, "GRPC_PORT"),
+                            (self.metrics, "METRICS_PORT")):
+            self.command = self.command.replace(f" {port}", f" {label}")
         log = (self.workdir / f"{self.name}.log").open("ab")
         env = {**os.environ, "PYTHONPATH": str(HERE)}
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
