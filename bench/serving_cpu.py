@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE), str(HERE / "peers")]
@@ -97,15 +98,37 @@ def classify_stack(frames: list[str]) -> str:
     return "other"
 
 
-def pyspy_profile(pid: int, seconds: float, out: Path) -> subprocess.Popen:
-    """Start ``py-spy record`` (raw collapsed stacks, per thread, GIL-holding or not)."""
+NATIVE = [("gRPC (cygrpc + C core)", ("cygrpc", "libgrpc", "grpc")),
+          ("uvloop", ("uvloop",)),
+          ("protobuf (parse / serialize)", ("_message", "upb", "protobuf")),
+          ("model runtime (onnxruntime / TFLite)", ("onnxruntime", "tflite", "litert",
+                                                     "_pywrap")),
+          ("libc (syscalls, locks, memcpy)", ("libc.so", "libpthread", "ld-linux"))]
+
+
+def native_bucket(frames: list[str]) -> str:
+    """Bucket of a ``--native`` stack by its innermost frame's library; time inside the
+    interpreter or numpy goes to the innermost Python frame's bucket (``Python: ...``)."""
+    inner = frames[-1] if frames else ""
+    lib = inner[inner.rfind("(") + 1:] if "(" in inner else inner
+    for name, keys in NATIVE:
+        if any(k in lib for k in keys):
+            return name
+    py = [f for f in frames if ".py:" in f or ".py)" in f]
+    return "Python: " + classify_stack(py) if py else "other native"
+
+
+def pyspy_profile(pid: int, seconds: float, out: Path, native: bool) -> subprocess.Popen:
+    """Start ``py-spy record`` (raw collapsed stacks, per thread). ``native`` adds C frames
+    (py-spy then pauses the process at each sample, so it slows it a little)."""
+    mode = ["--native"] if native else ["--nonblocking"]
     return subprocess.Popen([str(PYSPY), "record", "--pid", str(pid), "--duration",
                              str(int(seconds)), "--rate", "250", "--format", "raw", "--threads",
-                             "--output", str(out), "--nonblocking"],
+                             "--output", str(out), *mode],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def summarize_profile(path: Path) -> dict[str, Any]:
+def summarize_profile(path: Path, native: bool = False) -> dict[str, Any]:
     """Sample counts per thread and bucket, and the top self-time frames."""
     per_thread: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     self_time: collections.Counter = collections.Counter()
@@ -118,7 +141,7 @@ def summarize_profile(path: Path) -> dict[str, Any]:
         frames = stack.split(";")
         thread = re.sub(r"\s*\(?0x[0-9a-f]+\)?|\s*\(\d+\)", "", frames[0]).strip() or "thread"
         body = frames[1:]
-        per_thread[thread][classify_stack(body)] += n
+        per_thread[thread][native_bucket(body) if native else classify_stack(body)] += n
         if body:
             self_time[re.sub(r" \(.*?:\d+\)", lambda m: m.group(0).rsplit(":", 1)[0] + ")",
                              body[-1])] += n
@@ -137,12 +160,28 @@ def served_requests(server: ServerProcess) -> float:
     return total
 
 
+def thread_cpu(pid: int) -> tuple[float, float]:
+    """(CPU seconds of the main thread, which runs the event loop; of all other threads)."""
+    main = other = 0.0
+    for t in psutil.Process(pid).threads():
+        if t.id == pid:
+            main += t.user_time + t.system_time
+        else:
+            other += t.user_time + t.system_time
+    return main, other
+
+
 def with_cpu(server: ServerProcess, run) -> dict[str, Any]:
-    """Run one load point; add the server's CPU seconds per answered request."""
-    cpu0, n0 = server.cpu_seconds(), served_requests(server)
+    """Run one load point; add the server's CPU per answered request, in total and split
+    into the event-loop (main) thread and the other threads (inference pool, gRPC poller)."""
+    pid = server.proc.pid
+    cpu0, n0, (m0, o0) = server.cpu_seconds(), served_requests(server), thread_cpu(pid)
     row = run()
-    cpu1, n1 = server.cpu_seconds(), served_requests(server)
-    row["server_cpu_ms_per_request"] = (cpu1 - cpu0) / (n1 - n0) * 1000 if n1 > n0 else None
+    cpu1, n1, (m1, o1) = server.cpu_seconds(), served_requests(server), thread_cpu(pid)
+    n = n1 - n0
+    row["server_cpu_ms_per_request"] = (cpu1 - cpu0) / n * 1000 if n > 0 else None
+    row["loop_cpu_ms_per_request"] = (m1 - m0) / n * 1000 if n > 0 else None
+    row["other_cpu_ms_per_request"] = (o1 - o0) / n * 1000 if n > 0 else None
     return row
 
 
@@ -200,15 +239,16 @@ def platform_phase(platform: str, version_dir: Path, base: Path, workdir: Path,
                                  row.get("server_cpu_ms_per_request"))
             b0 = batch_sizes(server)
             if PYSPY.is_file():
-                for c in (1, 16):
-                    out = workdir / f"pyspy-{platform}-{c}.txt"
-                    spy = pyspy_profile(server.proc.pid, args.profile_seconds, out)
+                for c, native in ((1, False), (16, False), (16, True)):
+                    out = workdir / f"pyspy-{platform}-{c}-{native}.txt"
+                    spy = pyspy_profile(server.proc.pid, args.profile_seconds, out, native)
                     time.sleep(0.5)
                     perf_analyzer_point("tfserving", server.grpc_target, "m", c,
                                         args.profile_seconds, "image:1,32,32,3", "serve_raw")
                     spy.wait(args.profile_seconds + 60)
                     if out.is_file():
-                        profiles[str(c)] = summarize_profile(out)
+                        profiles[f"{c}{' native' if native else ''}"] = summarize_profile(
+                            out, native)
             b1 = batch_sizes(server)
     mean_batch = (b1[0] - b0[0]) / (b1[1] - b0[1]) if b1[1] > b0[1] else None
     return {"platform": platform, "points": points, "profiles": profiles,
@@ -246,11 +286,13 @@ def render(argv: list[str], results: list[dict[str, Any]], load: tuple[float, fl
              f"{load[0]:.1f} before, {load[1]:.1f} after): compare ratios within a platform. "
              "Median over rounds.", "",
              "| platform | what | generator | c | req/s (img/s for bare) | p50 ms | server CPU "
-             "ms/request | ÷ bare batch-16 img/s |", "|---|---|---|---:|---:|---:|---:|---:|"]
+             "ms/request (bare: CPU ms/image) | of which event-loop thread | other threads "
+             "| bare CPU/image ÷ this CPU/request |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for res in results:
         pts = res["points"]
         bare = [p for p in pts if p["what"] == "bare"]
-        bare_rps = statistics.median(p["rps"] for p in bare) if bare else None
+        bare_cpu = _med([p.get("cpu_ms_per_image") for p in bare])
         keys = dict.fromkeys((p["what"], p["tool"], p["concurrency"]) for p in pts)
         for what, tool, c in keys:
             mine = [p for p in pts if (p["what"], p["tool"], p["concurrency"]) == (what, tool, c)]
@@ -259,16 +301,19 @@ def render(argv: list[str], results: list[dict[str, Any]], load: tuple[float, fl
             cpus = [p.get("server_cpu_ms_per_request") or p.get("cpu_ms_per_image")
                     for p in mine]
             cpus = [v for v in cpus if v is not None]
-            ratio = f"{rps / bare_rps:.2f}" if bare_rps and what != "bare" else ""
+            loop = _med([p.get("loop_cpu_ms_per_request") for p in mine])
+            other = _med([p.get("other_cpu_ms_per_request") for p in mine])
+            cpu = _med(cpus)
+            ratio = f"{bare_cpu / cpu:.2f}" if bare_cpu and cpu and what == "served" else ""
             lines.append(
                 f"| {res['platform']} | {what} | {tool if what != 'bare' else 'in-process'} | "
                 f"{c if what != 'bare' else '16 / 1'} | {rps:.0f} | "
-                f"{statistics.median(p50s):.2f} | "
-                f"{statistics.median(cpus):.3f} | {ratio} |" if p50s and cpus else
-                f"| {res['platform']} | {what} | {tool} | {c} | {rps:.0f} | – | – | {ratio} |")
+                f"{_fmt(_med(p50s), 2)} | {_fmt(cpu, 3)} | {_fmt(loop, 3)} | "
+                f"{_fmt(other, 3)} | {ratio} |")
     for res in results:
         for c, prof in res["profiles"].items():
-            lines += ["", f"py-spy, {res['platform']}, perf_analyzer c={c} "
+            lines += ["", f"py-spy{' --native' if 'native' in c else ''}, {res['platform']}, "
+                      f"perf_analyzer c={c.split()[0]} "
                       f"({prof['samples']} samples at 250 Hz; mean batch in the profiled "
                       f"points {_fmt(res['mean_batch_in_profile'])}):", "",
                       "| thread | bucket | share of that thread's busy samples |",
@@ -284,8 +329,13 @@ def render(argv: list[str], results: list[dict[str, Any]], load: tuple[float, fl
     return "\n".join(lines) + "\n"
 
 
-def _fmt(v: float | None) -> str:
-    return "–" if v is None else f"{v:.1f}"
+def _fmt(v: float | None, digits: int = 1) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def _med(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return statistics.median(kept) if kept else None
 
 
 def main() -> None:

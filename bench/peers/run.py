@@ -37,6 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -163,112 +165,91 @@ def agreement(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def main() -> None:
-    """Parse arguments, start every server, run the interleaved rounds, write the report."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("source", type=Path, help="trainer run dir or exported version dir")
-    p.add_argument("--data", type=Path,
-                   default=Path("../shared/data/cifar10/lossless_train2000.npz"))
-    p.add_argument("--peers", default=",".join(REQUIREMENTS))
-    p.add_argument("--concurrency", default="1,4,16")
-    p.add_argument("--seconds", type=float, default=6.0, help="per point")
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--no-clients-bench", action="store_true")
-    p.add_argument("--out", type=Path, default=Path("bench/results/peers.md"))
-    p.add_argument("--json", type=Path, default=Path("bench/results/peers.json"))
-    args = p.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    check_tools()
-    peers = [s.strip() for s in args.peers.split(",") if s.strip()]
-    unknown = [s for s in peers if s not in REQUIREMENTS]
-    if unknown:
-        raise SystemExit(f"error: unknown peer(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(REQUIREMENTS)}")
-    levels = [int(v) for v in args.concurrency.split(",")]
-    if not args.data.is_file():
-        raise SystemExit(f"error: {args.data} not found (images for the REST body)")
-    started, load0 = time.perf_counter(), os.getloadavg()[0]
-    workdir = Path(tempfile.mkdtemp(prefix="peers-bench-"))
-    version_dir, base, _ = serve_base(args.source, workdir)
-    onnx = (version_dir / "model.onnx").resolve()
-    if not onnx.is_file():
-        raise SystemExit(f"error: {version_dir} has no model.onnx (export with --formats onnx)")
-    batching = BatchingConfig(max_batch_size=16, batch_timeout_micros=0, num_batch_threads=2)
-    ours_args = serving_command(base, "onnx", workdir, batching)
-    from contextlib import ExitStack
+@dataclass
+class Session:
+    """Everything one benchmark run drives: servers, request bodies, plan."""
 
-    points: list[dict[str, Any]] = []
-    with ExitStack() as stack:
-        ours = stack.enter_context(ServerProcess("serving", ours_args, workdir / "ours.log"))
-        wl = Workloads(ours, load_items(args.data, 8), 30.0)
-        body = wl.payloads("rest", "client-resize", 1).bodies[0]
-        wl.close()
-        size = json.loads(body)["instances"][0]
-        shape = f"image:1,{len(size)},{len(size[0])},3"
-        servers: dict[str, Any] = {OURS: ours}
-        for name in peers:
-            log.info("starting %s", name)
-            servers[name] = stack.enter_context(PeerProcess(name, onnx, workdir))
-        images = image_npz(args.data, workdir)
-        plan: list[tuple[str, str]] = [("rest", OURS)]
-        if "kserve" in servers:
-            plan.append(("rest", "kserve"))
-        plan += [("grpc", s) for s in (OURS, "pytriton") if s in servers]
-        plan += [("grpc-h2load", s) for s in servers]
-        import numpy as np
+    servers: dict[str, Any]
+    body: bytes  # the REST body (TF Serving V1 JSON, one client-resized image)
+    shape: str  # perf_analyzer's tfserving --shape (with the batch dimension)
+    frames: dict[str, bytes] = field(default_factory=dict)  # h2load gRPC frame per server
+    answer_bytes: dict[str, int] = field(default_factory=dict)
+    images: Path | None = None  # clients bench --data
+    plan: list[tuple[str, str]] = field(default_factory=list)
 
-        tensor = np.random.default_rng(0).random((1, len(size), len(size[0]), 3),
-                                                 dtype=np.float32)
-        frames = {OURS: grpc_frame(tfserving_predict_message("m", "serving_default", "image",
-                                                             tensor))}
+
+def prepare(servers: dict[str, Any], body: bytes, images: Path, clients: bool) -> Session:
+    """The per-server gRPC frames (checked by one probe call each) and the plan."""
+    import numpy as np
+
+    size = json.loads(body)["instances"][0]
+    s = Session(servers, body, f"image:1,{len(size)},{len(size[0])},3", images=images)
+    tensor = np.random.default_rng(0).random((1, len(size), len(size[0]), 3),
+                                             dtype=np.float32)
+    s.frames[OURS] = grpc_frame(tfserving_predict_message("m", "serving_default", "image",
+                                                          tensor))
+    peers = [n for n in servers if n != OURS]
+    if peers:
         v2 = grpc_frame(v2_infer_message("m", "image", tensor))
-        frames.update({n: v2 for n in peers})
-        answer_bytes = {}
-        for name, frame in frames.items():
-            path = PREDICT_PATH if name == OURS else V2_INFER_PATH
-            answer_bytes[name] = h2load_response_bytes(servers[name].grpc_target, path, frame)
-            if answer_bytes[name] <= 5:
-                raise SystemExit(f"error: {name} did not answer the gRPC probe request")
-        if not args.no_clients_bench:
-            plan.append(("grpc-clients", OURS))
-        warm = [(-1, 4, item) for item in plan]  # one short discarded point per pair
-        rounds = [(rnd, c, item) for rnd in range(args.rounds) for c in levels
-                  for item in (plan if rnd % 2 == 0 else plan[::-1])]
-        for rnd, c, (protocol, name) in warm + rounds:
-            seconds = args.seconds if rnd >= 0 else min(2.0, args.seconds)
-            srv = servers[name]
-            if protocol == "rest":
-                url = srv.rest_url + "/v1/models/m:predict"
-                row = wrk_point(url, body, c, seconds)
-            elif protocol == "grpc-h2load":
-                row = h2load_point(srv.grpc_target,
-                                   PREDICT_PATH if name == OURS else V2_INFER_PATH,
-                                   frames[name], c, seconds, answer_bytes[name])
-            elif protocol == "grpc-clients":
-                row = clients_bench_point(srv.grpc_target, c, seconds, images)
-            elif name == OURS:
-                row = perf_analyzer_point("tfserving", srv.grpc_target, "m", c,
-                                          seconds, shape, "serving_default")
-            else:
-                row = perf_analyzer_point("triton", srv.grpc_target, "m", c,
-                                          seconds, shape.replace(":1,", ":"))
-            row.update(protocol=protocol, server=name, concurrency=c, round=rnd)
-            if rnd >= 0:
-                points.append(row)
-            log.info("round %d %s %s c=%d: %.0f req/s p50 %s ms %s", rnd, protocol,
-                     name, c, row["rps"], _fmt(row["p50_ms"], 2), row["note"])
-        commands = {"ours": ours.display.replace(str(workdir), "WORKDIR")}
-        commands.update({n: servers[n].command for n in peers})
-    rows = summarize(points)
-    wall = time.perf_counter() - started
-    head = [
+        s.frames.update({n: v2 for n in peers})
+    for name, frame in s.frames.items():
+        path = PREDICT_PATH if name == OURS else V2_INFER_PATH
+        s.answer_bytes[name] = h2load_response_bytes(servers[name].grpc_target, path, frame)
+        if s.answer_bytes[name] <= 5:
+            raise SystemExit(f"error: {name} did not answer the gRPC probe request")
+    s.plan = [("rest", OURS)] + [("rest", "kserve")] * ("kserve" in servers)
+    s.plan += [("grpc", n) for n in (OURS, "pytriton") if n in servers]
+    s.plan += [("grpc-h2load", n) for n in servers]
+    if clients:
+        s.plan.append(("grpc-clients", OURS))
+    return s
+
+
+def point(s: Session, protocol: str, name: str, c: int, seconds: float) -> dict[str, Any]:
+    """One load point of one generator on one server."""
+    srv = s.servers[name]
+    if protocol == "rest":
+        return wrk_point(srv.rest_url + "/v1/models/m:predict", s.body, c, seconds)
+    if protocol == "grpc-h2load":
+        path = PREDICT_PATH if name == OURS else V2_INFER_PATH
+        return h2load_point(srv.grpc_target, path, s.frames[name], c, seconds,
+                            s.answer_bytes[name])
+    if protocol == "grpc-clients":
+        return clients_bench_point(srv.grpc_target, c, seconds, s.images)
+    if name == OURS:
+        return perf_analyzer_point("tfserving", srv.grpc_target, "m", c, seconds, s.shape,
+                                   "serving_default")
+    return perf_analyzer_point("triton", srv.grpc_target, "m", c, seconds,
+                               s.shape.replace(":1,", ":"))
+
+
+def measure(s: Session, levels: list[int], rounds: int, seconds: float) -> list[dict[str, Any]]:
+    """A discarded warm-up point per (generator, server), then the interleaved rounds."""
+    warm = [(-1, 4, item) for item in s.plan]
+    timed = [(rnd, c, item) for rnd in range(rounds) for c in levels
+             for item in (s.plan if rnd % 2 == 0 else s.plan[::-1])]
+    points = []
+    for rnd, c, (protocol, name) in warm + timed:
+        row = point(s, protocol, name, c, seconds if rnd >= 0 else min(2.0, seconds))
+        row.update(protocol=protocol, server=name, concurrency=c, round=rnd)
+        if rnd >= 0:
+            points.append(row)
+        log.info("round %d %s %s c=%d: %.0f req/s p50 %s ms %s", rnd, protocol, name, c,
+                 row["rps"], _fmt(row["p50_ms"], 2), row["note"])
+    return points
+
+
+def header(argv: list[str], wall: float, load0: float, rounds: int, seconds: float,
+           commands: dict[str, str], shape: str) -> list[str]:
+    """Title, command, machine, servers and generator commands."""
+    return [
         "**Peers: ours, KServe, PyTriton, MLServer on the same ONNX model**", "",
-        f"Command: `{shlex.join(['python', *sys.argv])}`", "",
+        f"Command: `{shlex.join(['python', *argv])}`", "",
         f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} in {wall:.0f} s on a "
         f"**shared** {os.cpu_count()}-CPU machine (load average {load0:.1f} before, "
         f"{os.getloadavg()[0]:.1f} after; other engineers' jobs ran meanwhile: compare the "
         f"ratios, not the absolute numbers); Python {platform.python_version()}; "
-        f"{args.rounds} interleaved rounds of {args.seconds:g} s points, median over rounds.",
+        f"{rounds} interleaved rounds of {seconds:g} s points, median over rounds.",
         "", "Servers (WORKDIR is a temporary directory):", "",
         *[f"    {n}: {c}" for n, c in commands.items()], "",
         "Generators: `wrk -t1 -cC -dSs --latency -s post.lua URL/v1/models/m:predict` (the body "
@@ -283,10 +264,74 @@ def main() -> None:
         "answers without a message count as errors),",
         "", "and `clients bench --grpc 127.0.0.1:PORT --protocol grpc --mode client-resize "
         "--concurrency C` on ours."]
-    text = render(head, rows)
+
+
+def parse_args() -> argparse.Namespace:
+    """The command line (see the module docstring)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("source", type=Path, help="trainer run dir or exported version dir")
+    p.add_argument("--data", type=Path,
+                   default=Path("../shared/data/cifar10/lossless_train2000.npz"))
+    p.add_argument("--peers", default=",".join(REQUIREMENTS))
+    p.add_argument("--concurrency", default="1,4,16")
+    p.add_argument("--seconds", type=float, default=6.0, help="per point")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--no-clients-bench", action="store_true")
+    p.add_argument("--out", type=Path, default=Path("bench/results/peers.md"))
+    p.add_argument("--json", type=Path, default=Path("bench/results/peers.json"))
+    return p.parse_args()
+
+
+def main() -> None:
+    """Parse arguments, start every server, run the interleaved rounds, write the report."""
+    args = parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    peers = [s.strip() for s in args.peers.split(",") if s.strip()]
+    unknown = [s for s in peers if s not in REQUIREMENTS]
+    if unknown:
+        raise SystemExit(f"error: unknown peer(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(REQUIREMENTS)}")
+    try:
+        levels = [int(v) for v in args.concurrency.split(",")]
+    except ValueError:
+        raise SystemExit(f"error: --concurrency takes integers like 1,4,16, not "
+                         f"{args.concurrency!r}") from None
+    if not args.data.is_file():
+        raise SystemExit(f"error: {args.data} not found (images for the REST body)")
+    check_tools()
+    started, load0 = time.perf_counter(), os.getloadavg()[0]
+    workdir = Path(tempfile.mkdtemp(prefix="peers-bench-"))
+    try:
+        version_dir, base, _ = serve_base(args.source, workdir)
+        onnx = (version_dir / "model.onnx").resolve()
+        if not onnx.is_file():
+            raise SystemExit(f"error: {version_dir} has no model.onnx (export with --formats "
+                             "onnx)")
+        batching = BatchingConfig(max_batch_size=16, batch_timeout_micros=0,
+                                  num_batch_threads=2)
+        with ExitStack() as stack:
+            ours = stack.enter_context(ServerProcess(
+                "serving", serving_command(base, "onnx", workdir, batching),
+                workdir / "ours.log"))
+            wl = Workloads(ours, load_items(args.data, 8), 30.0)
+            body = wl.payloads("rest", "client-resize", 1).bodies[0]
+            wl.close()
+            servers: dict[str, Any] = {OURS: ours}
+            for name in peers:
+                log.info("starting %s", name)
+                servers[name] = stack.enter_context(PeerProcess(name, onnx, workdir))
+            session = prepare(servers, body, image_npz(args.data, workdir),
+                              not args.no_clients_bench)
+            points = measure(session, levels, args.rounds, args.seconds)
+            commands = {OURS: ours.display.replace(str(workdir), "WORKDIR")}
+            commands.update({n: servers[n].command for n in peers})
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    rows = summarize(points)
+    text = render(header(sys.argv, time.perf_counter() - started, load0, args.rounds,
+                         args.seconds, commands, session.shape), rows)
     if not args.no_clients_bench:
         text += "\n".join(agreement(rows)) + "\n"
-    shutil.rmtree(workdir, ignore_errors=True)
     write_outputs([(args.out, text),
                    (args.json, json.dumps({"rows": rows, "points": points}, indent=1))])
     print(text)
