@@ -38,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -118,13 +119,18 @@ def native_bucket(frames: list[str]) -> str:
     return "Python: " + classify_stack(py) if py else "other native"
 
 
-def pyspy_profile(pid: int, seconds: float, out: Path, native: bool) -> subprocess.Popen:
-    """Start ``py-spy record`` (raw collapsed stacks, per thread). ``native`` adds C frames
-    (py-spy then pauses the process at each sample, so it slows it a little)."""
-    mode = ["--native"] if native else ["--nonblocking"]
+PROFILE_RATE = 250  # py-spy samples per second
+
+
+def pyspy_profile(pid: int, seconds: float, out: Path, mode: str) -> subprocess.Popen:
+    """Start ``py-spy record`` (raw collapsed stacks, per thread). ``mode``: ``python``;
+    ``native`` adds C frames (py-spy then pauses the process at each sample, so it slows it a
+    little); ``gil`` keeps only the samples of the thread holding the GIL."""
+    extra = {"python": ["--nonblocking"], "native": ["--native"],
+             "gil": ["--nonblocking", "--gil"]}[mode]
     return subprocess.Popen([str(PYSPY), "record", "--pid", str(pid), "--duration",
-                             str(int(seconds)), "--rate", "250", "--format", "raw", "--threads",
-                             "--output", str(out), *mode],
+                             str(int(seconds)), "--rate", str(PROFILE_RATE), "--format", "raw",
+                             "--threads", "--output", str(out), *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -239,19 +245,27 @@ def platform_phase(platform: str, version_dir: Path, base: Path, workdir: Path,
                                  row.get("server_cpu_ms_per_request"))
             b0 = batch_sizes(server)
             if PYSPY.is_file():
-                for c, native in ((1, False), (16, False), (16, True)):
-                    out = workdir / f"pyspy-{platform}-{c}-{native}.txt"
-                    spy = pyspy_profile(server.proc.pid, args.profile_seconds, out, native)
-                    time.sleep(0.5)
-                    perf_analyzer_point("tfserving", server.grpc_target, "m", c,
-                                        args.profile_seconds, "image:1,32,32,3", "serve_raw")
+                for c, mode in ((1, "python"), (16, "python"), (16, "native"), (16, "gil")):
+                    out = workdir / f"pyspy-{platform}-{c}-{mode}.txt"
+                    load = threading.Thread(target=perf_analyzer_point, args=(
+                        "tfserving", server.grpc_target, "m", c, args.profile_seconds + 4,
+                        "image:1,32,32,3", "serve_raw"))
+                    load.start()  # the load outlasts the profile window on both sides
+                    time.sleep(1.5)
+                    n0 = served_requests(server)
+                    spy = pyspy_profile(server.proc.pid, args.profile_seconds, out, mode)
                     spy.wait(args.profile_seconds + 60)
+                    n1 = served_requests(server)
+                    load.join()
                     if out.is_file():
-                        profiles[f"{c}{' native' if native else ''}"] = summarize_profile(
-                            out, native)
+                        prof = summarize_profile(out, mode == "native")
+                        prof["requests"] = n1 - n0
+                        key = f"{c}{'' if mode == 'python' else ' ' + mode}"
+                        profiles[key] = prof
             b1 = batch_sizes(server)
     mean_batch = (b1[0] - b0[0]) / (b1[1] - b0[1]) if b1[1] > b0[1] else None
     return {"platform": platform, "points": points, "profiles": profiles,
+            "profile_seconds": args.profile_seconds,
             "mean_batch_in_profile": mean_batch, "server": cmd}
 
 
@@ -312,7 +326,14 @@ def render(argv: list[str], results: list[dict[str, Any]], load: tuple[float, fl
                 f"{_fmt(other, 3)} | {ratio} |")
     for res in results:
         for c, prof in res["profiles"].items():
-            lines += ["", f"py-spy{' --native' if 'native' in c else ''}, {res['platform']}, "
+            flag = f" --{c.split()[1]}" if " " in c else ""
+            if flag == " --gil" and prof.get("requests"):
+                held = prof["samples"] / PROFILE_RATE
+                lines += ["", f"py-spy --gil, {res['platform']}, perf_analyzer c={c.split()[0]}: "
+                          f"the GIL was held {held:.2f} s of {args_seconds(res)} s "
+                          f"({prof['requests']:.0f} requests answered meanwhile, i.e. "
+                          f"≈ {held / prof['requests'] * 1000:.3f} ms of GIL per request)."]
+            lines += ["", f"py-spy{flag}, {res['platform']}, "
                       f"perf_analyzer c={c.split()[0]} "
                       f"({prof['samples']} samples at 250 Hz; mean batch in the profiled "
                       f"points {_fmt(res['mean_batch_in_profile'])}):", "",
@@ -327,6 +348,11 @@ def render(argv: list[str], results: list[dict[str, Any]], load: tuple[float, fl
                         lines.append(f"| {thread} ({total} samples) | {bucket} | "
                                      f"{n / total:.0%} |")
     return "\n".join(lines) + "\n"
+
+
+def args_seconds(res: dict[str, Any]) -> str:
+    """The profile window of one platform's result, as text."""
+    return f"{res.get('profile_seconds', 0):g}"
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:
