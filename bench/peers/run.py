@@ -2,7 +2,7 @@
 MLServer serving the same exported ONNX model, loaded by independent C/C++ generators.
 
 - REST: ``wrk`` POSTs the same TF Serving V1 ``:predict`` body (one client-resized image,
-  ``{"instances": [...]}``, ~880 kB of JSON) to ours and to KServe (V1 is the same body).
+  ``{"instances": [...]}``, about 1 MB of JSON) to ours and to KServe (V1 is the same body).
 - gRPC: ``perf_analyzer`` sends one random float ``1×128×128×3`` tensor per request:
   ``--service-kind=tfserving`` for ours, ``--service-kind=triton`` (V2) for the peers.
 - Agreement: the same gRPC load on ours with ``clients bench`` beside ``perf_analyzer``.
