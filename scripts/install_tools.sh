@@ -28,7 +28,7 @@ TRITONCLIENT_VERSION=2.45.0
 PYSPY_VERSION=0.4.3
 CUDART_VERSION=${CUDART_VERSION:-12.4.127}
 
-have_libb64() { ldconfig -p 2>/dev/null | grep -q 'libb64\.so\.0d'; }
+have_libb64() { ldconfig -p 2>/dev/null | grep 'libb64\.so\.0d' >/dev/null; }
 
 # 1. Debian packages (one apt-get update, only when something is missing).
 if ! command -v wrk >/dev/null 2>&1 || ! command -v h2load >/dev/null 2>&1 || ! have_libb64; then
