@@ -9,7 +9,10 @@ free ports:
   JSON body.
 
 The reply size is taken from the command line so the echo answers as many bytes as the real
-server does. Usage: ``python bench/echo_server.py GRPC_REPLY_BYTES REST_REPLY_BYTES PORT_FILE``.
+server does. Usage: ``python bench/echo_server.py GRPC_REPLY_BYTES REST_REPLY_BYTES PORT_FILE
+[--grpc-sync[=THREADS]]``. With ``--grpc-sync`` the gRPC listener is grpcio's synchronous
+server on a thread pool (default 8 threads) instead of ``grpc.aio`` (the floor of the other
+gRPC design, ``bench/serving_cpu.py``).
 The ports are written to PORT_FILE as ``{"grpc": port, "rest": port}`` (temp file, then
 rename); SIGTERM stops the process.
 """
@@ -48,11 +51,31 @@ class _AnyMethod(grpc.GenericRpcHandler):
         return self.handler
 
 
-async def _serve(grpc_reply: bytes, rest_reply: bytes, port_file: Path) -> None:
-    server = grpc.aio.server(options=_OPTIONS)
-    server.add_generic_rpc_handlers((_AnyMethod(grpc_reply),))
-    grpc_port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
+class _AnyMethodSync(grpc.GenericRpcHandler):
+    """The same, for grpcio's synchronous server (the handler runs on a pool thread)."""
+
+    def __init__(self, reply: bytes) -> None:
+        self.handler = grpc.unary_unary_rpc_method_handler(lambda request, context: reply)
+
+    def service(self, handler_call_details):
+        """The one handler, whatever the method name."""
+        return self.handler
+
+
+async def _serve(grpc_reply: bytes, rest_reply: bytes, port_file: Path,
+                 sync_threads: int = 0) -> None:
+    if sync_threads:
+        from concurrent.futures import ThreadPoolExecutor
+
+        server = grpc.server(ThreadPoolExecutor(max_workers=sync_threads), options=_OPTIONS)
+        server.add_generic_rpc_handlers((_AnyMethodSync(grpc_reply),))
+        grpc_port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+    else:
+        server = grpc.aio.server(options=_OPTIONS)
+        server.add_generic_rpc_handlers((_AnyMethod(grpc_reply),))
+        grpc_port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
 
     async def handle(request: HttpRequest) -> HttpResponse:
         return HttpResponse(200, rest_reply, [("Content-Type", "application/json")])
@@ -67,20 +90,35 @@ async def _serve(grpc_reply: bytes, rest_reply: bytes, port_file: Path) -> None:
     await stop.wait()
     http.stop_accepting()
     await http.drain(1.0)
-    await server.stop(1.0)
+    if sync_threads:
+        server.stop(1.0).wait()
+    else:
+        await server.stop(1.0)
 
 
 def main() -> None:
     """Parse the three arguments and serve until SIGTERM."""
-    grpc_bytes, rest_bytes, port_file = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+    options = [a for a in sys.argv[1:] if a.startswith("--")]
+    positional = [a for a in sys.argv[1:] if not a.startswith("--")]
+    if len(positional) != 3:
+        sys.exit("usage: echo_server.py GRPC_REPLY_BYTES REST_REPLY_BYTES PORT_FILE "
+                 "[--grpc-sync[=THREADS]]")
+    grpc_bytes, rest_bytes, port_file = int(positional[0]), int(positional[1]), \
+        Path(positional[2])
+    sync_threads = 0
+    for extra in options:
+        if extra == "--grpc-sync" or extra.startswith("--grpc-sync="):
+            sync_threads = int(extra.partition("=")[2] or 8)
+        else:
+            sys.exit(f"error: unknown option {extra!r}; accepted: --grpc-sync[=THREADS]")
     zeros = max(1, (rest_bytes - 18) // 2)
     rest_reply = b'{"predictions": [' + b"0," * (zeros - 1) + b"0]}"  # valid JSON
     try:
         import uvloop
 
-        uvloop.run(_serve(b"\0" * grpc_bytes, rest_reply, port_file))
+        uvloop.run(_serve(b"\0" * grpc_bytes, rest_reply, port_file, sync_threads))
     except ImportError:
-        asyncio.run(_serve(b"\0" * grpc_bytes, rest_reply, port_file))
+        asyncio.run(_serve(b"\0" * grpc_bytes, rest_reply, port_file, sync_threads))
 
 
 if __name__ == "__main__":

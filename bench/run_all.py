@@ -13,6 +13,8 @@ files). Sections and their approximate time on 2 cores:
 5. floor (``serving_floor.py``, ~2 min): what the added latency at c=1 is made of.
 6. wrk (``wrk_agreement.py``, ~3 min): the latency tester against ``wrk``.
 7. soak (``soak.py``, ~11 min): 10 minutes of load, errors and RSS growth.
+8. peers (``peers/run.py``, ~15 min; first run also installs the peers and the load tools):
+   ours vs KServe, PyTriton, MLServer on the same ONNX model under wrk / perf_analyzer / h2load.
 
 Usage (from the repository root, with ``../shared/data`` present)::
 
@@ -43,6 +45,7 @@ STEPS: dict[str, tuple[list[str], Path | None]] = {
     "floor": (["bench/serving_floor.py", RUN], None),
     "wrk": (["bench/wrk_agreement.py", RUN], None),
     "soak": (["bench/soak.py", RUN], None),
+    "peers": (["bench/peers/run.py", RUN], None),
 }
 MARKER = re.compile(r"(<!-- generated: (\S+) -->\n)(.*?)(<!-- end generated -->)", re.S)
 

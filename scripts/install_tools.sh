@@ -3,6 +3,7 @@
 #   - wrk (Debian) for REST load,
 #   - h2load (Debian nghttp2-client) for raw gRPC-over-HTTP/2 load on servers perf_analyzer
 #     cannot drive (KServe and MLServer have no V2 ModelConfig RPC, which it requires),
+#   - py-spy (sampling profiler, in the tools venv) for bench/serving_cpu.py,
 #   - Triton's perf_analyzer for gRPC load: it ships inside the `tritonclient` manylinux wheel
 #     (data/bin); it needs Debian's libb64-0d and libcudart.so.12 (from the
 #     nvidia-cuda-runtime-cu12 wheel) on LD_LIBRARY_PATH, which the wrapper sets.
@@ -24,9 +25,10 @@ ROOT=$(pwd)
 TOOLS="$ROOT/.tools"
 PYTHON=${PYTHON:-python3}
 TRITONCLIENT_VERSION=2.45.0
+PYSPY_VERSION=0.4.3
 CUDART_VERSION=${CUDART_VERSION:-12.4.127}
 
-have_libb64() { ldconfig -p 2>/dev/null | grep -q 'libb64\.so\.0d'; }
+have_libb64() { ldconfig -p 2>/dev/null | grep 'libb64\.so\.0d' >/dev/null; }
 
 # 1. Debian packages (one apt-get update, only when something is missing).
 if ! command -v wrk >/dev/null 2>&1 || ! command -v h2load >/dev/null 2>&1 || ! have_libb64; then
@@ -45,10 +47,12 @@ if [ ! -x "$TOOLS/venv/bin/python" ]; then
 fi
 VPY="$TOOLS/venv/bin/python"
 if ! "$VPY" -c "import tritonclient, nvidia.cuda_runtime" >/dev/null 2>&1 \
+   || [ ! -x "$TOOLS/venv/bin/py-spy" ] \
    || [ "$("$VPY" -c 'import importlib.metadata as m; print(m.version("tritonclient"))')" != "$TRITONCLIENT_VERSION" ]; then
   "$VPY" -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
   "$VPY" -m pip install --quiet --only-binary=:all: \
-    "tritonclient[grpc,http]==$TRITONCLIENT_VERSION" "nvidia-cuda-runtime-cu12==$CUDART_VERSION"
+    "tritonclient[grpc,http]==$TRITONCLIENT_VERSION" "nvidia-cuda-runtime-cu12==$CUDART_VERSION" \
+    "py-spy==$PYSPY_VERSION"
 fi
 
 # 3. The wrapper: finds the wheel's binary and libcudart at install time, writes atomically.
