@@ -138,6 +138,7 @@ def export_run(config: ExportConfig) -> ExportResult:
             warmup_images=x,
             warmup_requests=config.warmup_requests,
             calibration=calibration,
+            version=version,
         )
         timings = _write_all(ctx, formats)
         (staging / "labels.txt").write_text("\n".join(run.labels) + "\n")

@@ -2,9 +2,14 @@
 
 Variants: ``float32`` (plain conversion), ``float16`` (float16 weights), ``dynamic`` (int8
 weights, float activations) and ``int8`` (full integer with a representative dataset). The
-int8 model has **uint8 input and uint8 outputs**: the input is the raw 0..255 pixel value
+int8 model has **uint8 input and uint8 output**: the input is the raw 0..255 pixel value
 quantized with the model's (scale, zero_point) (scale 1, zero point 0 when the calibration
-images span 0..255), and ``probabilities``/``top_k_scores`` come out quantized with scale 1/256.
+images span 0..255), and ``probabilities`` comes out quantized with scale 1/256.
+
+Every file has one output, ``probabilities``: the top-k heads of the SavedModel (a string
+tensor among them) are left out, because on-device classifiers (MediaPipe Tasks, the TFLite
+Task Library) accept only float32/uint8 score tensors and do their own top-k with the labels
+from the TFLite Metadata; the serving backend builds the top-k outputs from the probabilities.
 """
 
 from __future__ import annotations
@@ -20,11 +25,28 @@ from exporter.errors import ConversionError
 from exporter.signatures import IMAGE_KEY
 
 PRECISIONS = ("float32", "float16", "dynamic", "int8")
+PROBABILITIES = "probabilities"
 
 
 def _failing_ops(message: str) -> list[str]:
     """Operation names the converter complained about (e.g. ``tf.Foo``), if any."""
     return sorted(set(re.findall(r"'((?:tf|tfl|mhlo|stablehlo)\.[A-Za-z0-9_]+)'", message)))
+
+
+def _probabilities_function(savedmodel_dir: Path) -> tuple[Any, Any]:
+    """The SavedModel (kept alive: it owns the variables) and a concrete ``serving_default``
+    that maps ``image`` to ``probabilities`` only."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(savedmodel_dir))
+    signature = loaded.signatures["serving_default"]
+    spec = signature.structured_input_signature[1][IMAGE_KEY]
+
+    @tf.function(input_signature=[tf.TensorSpec(spec.shape, spec.dtype, name=IMAGE_KEY)])
+    def serving_default(image: Any) -> dict[str, Any]:
+        return {PROBABILITIES: signature(image=image)[PROBABILITIES]}
+
+    return loaded, serving_default.get_concrete_function()
 
 
 def convert_tflite(
@@ -39,9 +61,8 @@ def convert_tflite(
 
     if precision not in PRECISIONS:
         raise ConversionError(f"unknown TFLite precision {precision!r}; accepted: {PRECISIONS}")
-    converter = tf.lite.TFLiteConverter.from_saved_model(
-        str(savedmodel_dir), signature_keys=["serving_default"]
-    )
+    loaded, function = _probabilities_function(savedmodel_dir)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], loaded)
     if precision != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if precision == "float16":
@@ -100,6 +121,7 @@ class TFLiteRunner:
     def __init__(self, path: Path, num_threads: int | None = None) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
+        self.path = Path(path)
         self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
         self._runner = self._interpreter.get_signature_runner("serving_default")
         self.input_details = self._runner.get_input_details()
@@ -115,7 +137,8 @@ class TFLiteRunner:
         return self.outputs(x)["probabilities"].astype(np.float32)
 
     def describe(self) -> dict[str, Any]:
-        """Input/output names, dtypes, shapes and quantization (scale, zero_point)."""
+        """Input/output names, dtypes, shapes, quantization (scale, zero_point) and the
+        file's TFLite Metadata (None when it has none)."""
 
         def one(detail: dict[str, Any]) -> dict[str, Any]:
             scale, zero_point = detail["quantization"]
@@ -128,7 +151,10 @@ class TFLiteRunner:
                 else None,
             }
 
+        from exporter.tflite_metadata import summarize
+
         return {
             "inputs": {name: one(d) for name, d in self.input_details.items()},
             "outputs": {name: one(d) for name, d in sorted(self.output_details.items())},
+            "tflite_metadata": summarize(self.path.read_bytes()),
         }
