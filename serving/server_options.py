@@ -4,7 +4,8 @@ Accepted forms: ``--flag=value``, ``--flag value``, single-dash ``-flag=value``;
 ``--flag``, ``--noflag`` and ``--flag=true|false|1|0|yes|no``. Every TF Serving flag is accepted;
 those without an effect here are listed in ``IGNORED`` (documented), and the few that change
 behaviour we do not implement are rejected with a clear message. Ours on top:
-``--model_platform``, ``--host``, ``--max_request_bytes``, ``--port_file``, ``--debug``.
+``--model_platform``, ``--tflite_variant``, ``--host``, ``--max_request_bytes``, ``--port_file``,
+``--debug``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class ServerOptions:
     model_name: str = "default"
     model_base_path: str = ""
     model_platform: str = "tensorflow"
+    tflite_variant: str = "float32"
     model_config_file: str = ""
     model_config_file_poll_wait_seconds: int = 0
     file_system_poll_wait_seconds: int = 1
@@ -56,6 +58,7 @@ HELP = {
     "model_name": "name of the single model (ignored with --model_config_file)",
     "model_base_path": "directory holding the model's version directories",
     "model_platform": "tensorflow | onnx | tflite (ours)",
+    "tflite_variant": "with --model_platform=tflite: float32 | float16 | dynamic | int8 (ours)",
     "model_config_file": "ModelServerConfig text proto (model_config_list)",
     "model_config_file_poll_wait_seconds": "re-read the config file this often (0 = once)",
     "file_system_poll_wait_seconds": "scan base paths for versions this often",
@@ -152,6 +155,17 @@ def _check(options: ServerOptions) -> None:
     if options.model_platform not in ("tensorflow", "onnx", "tflite"):
         raise FlagError(
             f"--model_platform={options.model_platform}: accepted: tensorflow, onnx, tflite"
+        )
+    if options.tflite_variant not in ("float32", "float16", "dynamic", "int8"):
+        raise FlagError(
+            f"--tflite_variant={options.tflite_variant}: accepted: float32, float16, dynamic, int8"
+        )
+    if options.tflite_variant != "float32" and (
+        options.model_platform != "tflite" or options.model_config_file
+    ):
+        raise FlagError(
+            "--tflite_variant needs --model_platform=tflite and no --model_config_file (in a "
+            'config file write model_platform: "tflite:VARIANT")'
         )
     if not options.model_config_file and not options.model_base_path:
         raise FlagError("give --model_base_path (with --model_name) or --model_config_file")

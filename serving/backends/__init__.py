@@ -23,15 +23,18 @@ BACKENDS: dict[str, type[Backend]] = {
 
 
 def create_backend(platform: str, threads: RuntimeThreads | None = None) -> Backend:
-    """A fresh, unloaded backend for ``platform`` using ``threads`` (default: auto); unknown
-    platforms raise ``InvalidArgument``."""
+    """A fresh, unloaded backend for ``platform`` (``tflite:int8`` picks a TFLite variant)
+    using ``threads`` (default: auto); unknown platforms raise ``InvalidArgument``."""
+    base, _, variant = platform.partition(":")
     try:
-        cls = BACKENDS[platform]
+        cls = BACKENDS[base]
     except KeyError:
         raise InvalidArgument(
             f"unknown model_platform {platform!r}; accepted: {', '.join(BACKENDS)}"
         ) from None
-    backend = cls()
+    if variant and cls is not TFLiteBackend:
+        raise InvalidArgument(f"model_platform {platform!r}: only tflite has variants")
+    backend = TFLiteBackend(variant) if variant else cls()
     if threads is not None:
         backend.threads = threads
     return backend
