@@ -38,6 +38,7 @@ class WriteContext:
     warmup_requests: int
     calibration: np.ndarray | None = None
     version: int = 1
+    int8_float_ops: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def _tflite_writer(precision: str, file: str) -> Callable[[WriteContext], None]:
         from exporter.tflite_export import convert_tflite
         from exporter.tflite_metadata import with_run_metadata
 
-        data = convert_tflite(ctx.staging, precision, ctx.calibration)
+        data = convert_tflite(ctx.staging, precision, ctx.calibration, ctx.int8_float_ops)
         data = with_run_metadata(data, ctx.run, ctx.model_name, ctx.version, precision)
         (ctx.staging / file).write_bytes(data)
 

@@ -49,42 +49,94 @@ def _probabilities_function(savedmodel_dir: Path) -> tuple[Any, Any]:
     return loaded, serving_default.get_concrete_function()
 
 
+def int8_converter(
+    savedmodel_dir: Path, calibration: np.ndarray | None, float_io: bool = False
+) -> tuple[Any, Any]:
+    """A full-integer converter (uint8 input and output unless ``float_io``) calibrated on
+    ``calibration`` float32 ``(N, S, S, 3)``, and the loaded SavedModel it needs alive."""
+    import tensorflow as tf
+
+    if calibration is None or len(calibration) == 0:
+        raise ConversionError("tflite int8 needs calibration images (--calibration-data)")
+    samples = np.asarray(calibration, dtype=np.float32)
+    loaded, function = _probabilities_function(savedmodel_dir)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], loaded)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+
+    def representative_dataset() -> Any:
+        for i in range(len(samples)):
+            yield {IMAGE_KEY: samples[i : i + 1]}
+
+    converter.representative_dataset = representative_dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if not float_io:
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    return converter, loaded
+
+
+def _convert(
+    converter: Any, float_ops: tuple[str, ...] = (), samples: np.ndarray | None = None
+) -> bytes:
+    import tensorflow as tf
+
+    with warnings.catch_warnings():
+        # int8 calibration runs TF's own (deprecated) interpreter internally
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+        if not float_ops:
+            return converter.convert()
+        uint8_io = converter.inference_input_type == tf.uint8  # the debugger resets it
+        # selective quantization: these op types stay float between (de)quantize ops
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+            tf.lite.OpsSet.TFLITE_BUILTINS,
+        ]
+        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops))
+        probe = np.asarray(samples, np.float32)[:4]  # the debugger wants a debug dataset
+
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter,
+            debug_dataset=lambda: ([probe[i : i + 1]] for i in range(len(probe))),
+            debug_options=options,
+        )
+        model = debugger.get_nondebug_quantized_model()  # float32 I/O at this point
+        if uint8_io:
+            # the same uint8 input/output as plain int8 (the converter's own helper)
+            from tensorflow.lite.python.util import modify_model_io_type
+
+            model = modify_model_io_type(model, tf.uint8, tf.uint8)
+        return model
+
+
 def convert_tflite(
-    savedmodel_dir: Path, precision: str, calibration: np.ndarray | None = None
+    savedmodel_dir: Path,
+    precision: str,
+    calibration: np.ndarray | None = None,
+    float_ops: tuple[str, ...] = (),
 ) -> bytes:
     """Convert ``serving_default`` of the SavedModel to a TFLite flatbuffer.
 
-    ``calibration`` (float32 ``(N, S, S, 3)``) is required for ``int8``. Raises
+    ``calibration`` (float32 ``(N, S, S, 3)``) is required for ``int8``; ``float_ops`` (TFLite
+    op names such as ``DEPTHWISE_CONV_2D``) stay float in the int8 file. Raises
     ``ConversionError`` naming the variant and the unconvertible ops when known.
     """
     import tensorflow as tf
 
     if precision not in PRECISIONS:
         raise ConversionError(f"unknown TFLite precision {precision!r}; accepted: {PRECISIONS}")
-    loaded, function = _probabilities_function(savedmodel_dir)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], loaded)
-    if precision != "float32":
+    if precision == "int8":
+        converter, loaded = int8_converter(savedmodel_dir, calibration)
+    else:
+        loaded, function = _probabilities_function(savedmodel_dir)
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([function], loaded)
+    if precision in ("float16", "dynamic"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if precision == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    if precision == "int8":
-        if calibration is None or len(calibration) == 0:
-            raise ConversionError("tflite int8 needs calibration images (--calibration-data)")
-        samples = np.asarray(calibration, dtype=np.float32)
-
-        def representative_dataset() -> Any:
-            for i in range(len(samples)):
-                yield {IMAGE_KEY: samples[i : i + 1]}
-
-        converter.representative_dataset = representative_dataset
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.uint8
-        converter.inference_output_type = tf.uint8
     try:
-        with warnings.catch_warnings():
-            # int8 calibration runs TF's own (deprecated) interpreter internally
-            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-            return converter.convert()
+        if precision == "int8" and float_ops:
+            return _convert(converter, float_ops, calibration)
+        return _convert(converter)
     except Exception as exc:  # ConverterError and friends
         text = str(exc)
         ops = _failing_ops(text)

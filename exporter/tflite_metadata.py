@@ -218,7 +218,12 @@ def with_run_metadata(
     """``model_bytes`` (a probabilities-only classifier converted from ``run``, a
     ``RunInfo``) with its TFLite Metadata and ``labels.txt`` packed in. Author and licence
     come from the run's ``model.json`` (``author``, ``license``) when it has them."""
-    dtype = np.uint8 if precision == "int8" else np.float32
+    from ai_edge_litert.interpreter import Interpreter
+
+    # the file's own I/O types (an int8 file whose first op stays float keeps a float input)
+    interpreter = Interpreter(model_content=model_bytes)
+    in_dtype = interpreter.get_input_details()[0]["dtype"]
+    out_dtype = interpreter.get_output_details()[0]["dtype"]
     size = run.image_size
     description = ModelDescription(
         name=model_name,
@@ -230,6 +235,6 @@ def with_run_metadata(
         author=str(run.meta.get("author") or "tfserve-kit exporter"),
         license=str(run.meta.get("license") or "unspecified (set 'license' in model.json)"),
     )
-    metadata = build_metadata(description, size, run.num_classes, dtype, dtype)
+    metadata = build_metadata(description, size, run.num_classes, in_dtype, out_dtype)
     labels = ("\n".join(run.labels) + "\n").encode("utf-8")
     return attach_metadata(model_bytes, metadata, {LABELS_FILE: labels})
