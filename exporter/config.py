@@ -64,6 +64,8 @@ class ExportConfig:
                 f"bad model name {self.name!r}; accepted: letters, digits, '_', '.', '-' "
                 "(no path separators, no '..', not starting with '.' or '-')"
             )
+        if self.int8_float_ops and "int8" not in (self.quantize or ()):
+            raise ValueError("--int8-float-ops needs int8 in --quantize (it only shapes that file)")
         if self.version is not None and self.version < 0:
             raise ValueError(f"bad version {self.version}; accepted: an integer >= 0")
 

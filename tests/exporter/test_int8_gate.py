@@ -80,3 +80,9 @@ def test_parse_op_names() -> None:
     with pytest.raises(ValueError, match="bad op name 'conv'"):
         parse_op_names("conv")
     np.testing.assert_equal(parse_op_names(None), ())
+
+
+def test_int8_float_ops_need_int8(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--int8-float-ops needs int8 in --quantize"):
+        ExportConfig(run_dir=tmp_path, model_base_path=tmp_path, name="x",
+                     quantize=("float16",), int8_float_ops=("CONV_2D",))
