@@ -1,7 +1,9 @@
 """``exporter bundle``: the mobile hand-off of one TFLite variant.
 
-``DIR/model.tflite`` (the chosen variant), ``labels.txt``, ``metadata.json`` (input size,
-pixel range and layout, output meaning, quantization parameters) and a short ``README.md``.
+``DIR/model.tflite`` (the chosen variant, with its TFLite Metadata and packed labels),
+``labels.txt``, ``metadata.json`` (input size, pixel range and layout, output meaning,
+quantization parameters, the TFLite Metadata as JSON) and a ``README.md`` with the consumer
+snippets for Android (Kotlin) and iOS (Swift), both with MediaPipe Tasks' ImageClassifier.
 The bundle directory is written under a temporary name next to ``DIR`` and renamed into place.
 """
 
@@ -70,6 +72,7 @@ def bundle_metadata(version_dir: Path, variant: str) -> dict[str, Any]:
         "num_classes": contract.get("num_classes"),
         "top_k": contract.get("top_k"),
         "parity": parity,
+        "tflite_metadata": io.get("tflite_metadata"),
     }
 
 
@@ -108,10 +111,69 @@ def _readme(meta: dict[str, Any]) -> str:
         )
         lines.append(f"  - `{name}` {spec['dtype']} {spec['shape']}: {spec['meaning']}{how}")
     lines += [
-        "- Class names: `labels.txt`, one per line, index order.",
+        "- Class names: `labels.txt`, one per line, index order. The same file is packed inside",
+        "  `model.tflite` as TFLite Metadata (with the input's normalization: mean 0, std 1), so",
+        "  MediaPipe Tasks and the TFLite Task Library need nothing else.",
         "- Details: metadata.json.",
+        "",
+        _CONSUMERS,
     ]
     return "\n".join(lines) + "\n"
+
+
+_CONSUMERS = """## Android (Kotlin, MediaPipe Tasks)
+
+Put `model.tflite` in `app/src/main/assets/` and add
+`implementation("com.google.mediapipe:tasks-vision:<version>")` to the app's dependencies.
+
+```kotlin
+import com.google.mediapipe.framework.image.BitmapImageBuilder
+import com.google.mediapipe.tasks.core.BaseOptions
+import com.google.mediapipe.tasks.vision.core.RunningMode
+import com.google.mediapipe.tasks.vision.imageclassifier.ImageClassifier
+
+val options = ImageClassifier.ImageClassifierOptions.builder()
+    .setBaseOptions(BaseOptions.builder().setModelAssetPath("model.tflite").build())
+    .setRunningMode(RunningMode.IMAGE)
+    .setMaxResults(3)
+    .build()
+val classifier = ImageClassifier.createFromOptions(context, options)
+
+fun label(bitmap: android.graphics.Bitmap): String {
+    val result = classifier.classify(BitmapImageBuilder(bitmap).build())
+    val best = result.classificationResult().classifications()[0].categories()[0]
+    return "${best.categoryName()} ${best.score()}"  // name from labels.txt in the metadata
+}
+```
+
+MediaPipe resizes the frame to the model's input size and feeds the pixels as the metadata
+says (unchanged, 0..255); call `classifier.close()` when done.
+
+## iOS (Swift, MediaPipe Tasks)
+
+Add the `MediaPipeTasksVision` pod and `model.tflite` to the app target.
+
+```swift
+import MediaPipeTasksVision
+import UIKit
+
+let options = ImageClassifierOptions()
+options.baseOptions.modelAssetPath = Bundle.main.path(forResource: "model", ofType: "tflite")!
+options.runningMode = .image
+options.maxResults = 3
+let classifier = try ImageClassifier(options: options)
+
+func label(_ image: UIImage) throws -> String {
+    let result = try classifier.classify(image: try MPImage(uiImage: image))
+    guard let best = result.classificationResult.classifications.first?.categories.first
+    else { return "" }
+    return "\\(best.categoryName ?? "?") \\(best.score)"  // name from the metadata's labels
+}
+```
+
+These snippets are documentation: the project builds no app. The same file loads in
+MediaPipe's Python `ImageClassifier`, which the exporter's tests run on every variant.
+"""
 
 
 def make_bundle(

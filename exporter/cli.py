@@ -16,6 +16,7 @@ from exporter.config import (
     ExportConfig,
     VerifySettings,
     parse_list,
+    parse_op_names,
     parse_thresholds,
 )
 from exporter.errors import ExportError, ParityError
@@ -68,6 +69,9 @@ def export(
         None, help="TFLite variants: float16,dynamic,int8 (default: none)."
     ),
     calibration_data: Path | None = typer.Option(None, help="npz with x (uint8 images)."),
+    int8_float_ops: str = typer.Option(
+        "", help="TFLite ops kept float in the int8 file, e.g. DEPTHWISE_CONV_2D (default: none)."
+    ),
     top_k: int | None = typer.Option(None, help="K of the top_k outputs (default min(5, C))."),
     force: bool = typer.Option(False, help="Replace an existing version."),
     limit: int = typer.Option(256, help="Images used for the parity check."),
@@ -93,6 +97,7 @@ def export(
             if quantize is None
             else parse_list(quantize, QUANTIZATIONS, "quantization"),
             calibration_data=calibration_data,
+            int8_float_ops=parse_op_names(int8_float_ops),
             top_k=top_k,
             force=force,
             opset=opset,

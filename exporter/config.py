@@ -50,6 +50,7 @@ class ExportConfig:
     quantize: tuple[str, ...] | None = None
     calibration_data: Path | None = None
     calibration_limit: int = 256
+    int8_float_ops: tuple[str, ...] = ()  # selective quantization: op types kept float
     top_k: int | None = None
     force: bool = False
     opset: int = DEFAULT_OPSET
@@ -63,6 +64,8 @@ class ExportConfig:
                 f"bad model name {self.name!r}; accepted: letters, digits, '_', '.', '-' "
                 "(no path separators, no '..', not starting with '.' or '-')"
             )
+        if self.int8_float_ops and "int8" not in (self.quantize or ()):
+            raise ValueError("--int8-float-ops needs int8 in --quantize (it only shapes that file)")
         if self.version is not None and self.version < 0:
             raise ValueError(f"bad version {self.version}; accepted: an integer >= 0")
 
@@ -112,3 +115,15 @@ def parse_thresholds(text: str | None) -> Thresholds:
             raise ValueError(f"threshold {key} must be a fraction in 0..1, got {number}")
         values[key] = number
     return Thresholds(**values)
+
+
+def parse_op_names(text: str | None) -> tuple[str, ...]:
+    """``--int8-float-ops``: comma-separated TFLite builtin op names (``DEPTHWISE_CONV_2D``)."""
+    names = tuple(part.strip() for part in (text or "").split(",") if part.strip())
+    for name in names:
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+            raise ValueError(
+                f"bad op name {name!r} in --int8-float-ops; accepted: TFLite builtin op names "
+                "such as DEPTHWISE_CONV_2D, CONV_2D, FULLY_CONNECTED"
+            )
+    return names

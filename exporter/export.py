@@ -77,6 +77,22 @@ def _calibration(run: RunInfo, config: ExportConfig) -> np.ndarray | None:
     return to_model_input(images.x, run.image_size)
 
 
+def _int8_diagnosis(staging: Path, calibration: np.ndarray | None) -> str:
+    """The layers that lose the most under int8 (TFLite's quantization debugger), as one
+    clause of the refusal message."""
+    from exporter.quant_debug import worst_layers
+
+    try:
+        worst = worst_layers(staging, calibration)
+    except Exception as exc:  # the diagnosis must never hide the refusal itself
+        log.warning("int8 per-layer diagnosis failed: %s", exc)
+        return "int8 per-layer diagnosis unavailable"
+    return "int8 loses most in " + ", ".join(e.describe() for e in worst) + (
+        " (rmse of each op's int8 output vs float, in quantization steps; rounding alone is"
+        " ~0.3): keep them float with --int8-float-ops, or drop int8 from --quantize"
+    )
+
+
 def _write_all(ctx: WriteContext, formats: list[ExportFormat]) -> dict[str, float]:
     """Write the SavedModel, then every other format from it; seconds per format."""
     timings = {}
@@ -138,6 +154,8 @@ def export_run(config: ExportConfig) -> ExportResult:
             warmup_images=x,
             warmup_requests=config.warmup_requests,
             calibration=calibration,
+            version=version,
+            int8_float_ops=config.int8_float_ops,
         )
         timings = _write_all(ctx, formats)
         (staging / "labels.txt").write_text("\n".join(run.labels) + "\n")
@@ -147,9 +165,10 @@ def export_run(config: ExportConfig) -> ExportResult:
         )
         timings["verify"] = time.perf_counter() - start
         if not parity.passed:
-            raise ParityError(
-                "not published: " + "; ".join(f.shortfall() for f in parity.failures()), parity
-            )
+            reasons = [f.shortfall() for f in parity.failures()]
+            if any(f.precision == "int8" for f in parity.failures()):
+                reasons.append(_int8_diagnosis(staging, calibration))
+            raise ParityError("not published: " + "; ".join(reasons), parity)
         if not any(f.family == "savedmodel" for f in formats):
             _drop_savedmodel(staging)
         timings["total"] = time.perf_counter() - started

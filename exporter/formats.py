@@ -37,6 +37,8 @@ class WriteContext:
     warmup_images: np.ndarray
     warmup_requests: int
     calibration: np.ndarray | None = None
+    version: int = 1
+    int8_float_ops: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,10 @@ def _savedmodel_runner(version_dir: Path) -> Runner:
 def _tflite_writer(precision: str, file: str) -> Callable[[WriteContext], None]:
     def write(ctx: WriteContext) -> None:
         from exporter.tflite_export import convert_tflite
+        from exporter.tflite_metadata import with_run_metadata
 
-        data = convert_tflite(ctx.staging, precision, ctx.calibration)
+        data = convert_tflite(ctx.staging, precision, ctx.calibration, ctx.int8_float_ops)
+        data = with_run_metadata(data, ctx.run, ctx.model_name, ctx.version, precision)
         (ctx.staging / file).write_bytes(data)
 
     return write

@@ -119,4 +119,10 @@ def format_inspection(info: dict[str, Any]) -> str:
                     lines.append(f"    {kind[:-1]:<6} {tensor:<15} {dtype:<14} {shape}{extra}")
         if fmt.get("metadata_props"):
             lines.append(f"  metadata_props: {', '.join(sorted(fmt['metadata_props']))}")
+        meta = fmt.get("tflite_metadata")
+        if meta:
+            lines.append(
+                f"  tflite metadata: {meta['name']} v{meta['version']} (parser >= "
+                f"{meta['min_parser_version']}), packed files: {', '.join(meta['packed_files'])}"
+            )
     return "\n".join(lines)

@@ -37,7 +37,11 @@ def differences(fmt: ExportFormat, io: dict[str, Any]) -> list[str]:
     if fmt.family == "onnx":
         notes.append("top_k_classes is an ONNX string tensor; labels also in metadata_props")
     if fmt.family == "tflite":
-        notes.append("labels are not inside the .tflite file: labels.txt / bundle metadata.json")
+        notes.append(
+            "only 'probabilities': on-device classifiers take score tensors only and do their "
+            "own top-k; the serving backend builds the top_k_* outputs from it"
+        )
+        notes.append("TFLite Metadata inside (normalization, value range, labels.txt packed)")
     return notes
 
 

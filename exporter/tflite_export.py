@@ -2,9 +2,14 @@
 
 Variants: ``float32`` (plain conversion), ``float16`` (float16 weights), ``dynamic`` (int8
 weights, float activations) and ``int8`` (full integer with a representative dataset). The
-int8 model has **uint8 input and uint8 outputs**: the input is the raw 0..255 pixel value
+int8 model has **uint8 input and uint8 output**: the input is the raw 0..255 pixel value
 quantized with the model's (scale, zero_point) (scale 1, zero point 0 when the calibration
-images span 0..255), and ``probabilities``/``top_k_scores`` come out quantized with scale 1/256.
+images span 0..255), and ``probabilities`` comes out quantized with scale 1/256.
+
+Every file has one output, ``probabilities``: the top-k heads of the SavedModel (a string
+tensor among them) are left out, because on-device classifiers (MediaPipe Tasks, the TFLite
+Task Library) accept only float32/uint8 score tensors and do their own top-k with the labels
+from the TFLite Metadata; the serving backend builds the top-k outputs from the probabilities.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from exporter.errors import ConversionError
 from exporter.signatures import IMAGE_KEY
 
 PRECISIONS = ("float32", "float16", "dynamic", "int8")
+PROBABILITIES = "probabilities"
 
 
 def _failing_ops(message: str) -> list[str]:
@@ -27,43 +33,110 @@ def _failing_ops(message: str) -> list[str]:
     return sorted(set(re.findall(r"'((?:tf|tfl|mhlo|stablehlo)\.[A-Za-z0-9_]+)'", message)))
 
 
+def _probabilities_function(savedmodel_dir: Path) -> tuple[Any, Any]:
+    """The SavedModel (kept alive: it owns the variables) and a concrete ``serving_default``
+    that maps ``image`` to ``probabilities`` only."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(savedmodel_dir))
+    signature = loaded.signatures["serving_default"]
+    spec = signature.structured_input_signature[1][IMAGE_KEY]
+
+    @tf.function(input_signature=[tf.TensorSpec(spec.shape, spec.dtype, name=IMAGE_KEY)])
+    def serving_default(image: Any) -> dict[str, Any]:
+        return {PROBABILITIES: signature(image=image)[PROBABILITIES]}
+
+    return loaded, serving_default.get_concrete_function()
+
+
+def int8_converter(
+    savedmodel_dir: Path, calibration: np.ndarray | None, float_io: bool = False
+) -> tuple[Any, Any]:
+    """A full-integer converter (uint8 input and output unless ``float_io``) calibrated on
+    ``calibration`` float32 ``(N, S, S, 3)``, and the loaded SavedModel it needs alive."""
+    import tensorflow as tf
+
+    if calibration is None or len(calibration) == 0:
+        raise ConversionError("tflite int8 needs calibration images (--calibration-data)")
+    samples = np.asarray(calibration, dtype=np.float32)
+    loaded, function = _probabilities_function(savedmodel_dir)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], loaded)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+
+    def representative_dataset() -> Any:
+        for i in range(len(samples)):
+            yield {IMAGE_KEY: samples[i : i + 1]}
+
+    converter.representative_dataset = representative_dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if not float_io:
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    return converter, loaded
+
+
+def _convert(
+    converter: Any, float_ops: tuple[str, ...] = (), samples: np.ndarray | None = None
+) -> bytes:
+    import tensorflow as tf
+
+    with warnings.catch_warnings():
+        # int8 calibration runs TF's own (deprecated) interpreter internally
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+        if not float_ops:
+            return converter.convert()
+        uint8_io = converter.inference_input_type == tf.uint8  # the debugger resets it
+        # selective quantization: these op types stay float between (de)quantize ops
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+            tf.lite.OpsSet.TFLITE_BUILTINS,
+        ]
+        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops))
+        probe = np.asarray(samples, np.float32)[:4]  # the debugger wants a debug dataset
+
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter,
+            debug_dataset=lambda: ([probe[i : i + 1]] for i in range(len(probe))),
+            debug_options=options,
+        )
+        model = debugger.get_nondebug_quantized_model()  # float32 I/O at this point
+        if uint8_io:
+            # the same uint8 input/output as plain int8 (the converter's own helper)
+            from tensorflow.lite.python.util import modify_model_io_type
+
+            model = modify_model_io_type(model, tf.uint8, tf.uint8)
+        return model
+
+
 def convert_tflite(
-    savedmodel_dir: Path, precision: str, calibration: np.ndarray | None = None
+    savedmodel_dir: Path,
+    precision: str,
+    calibration: np.ndarray | None = None,
+    float_ops: tuple[str, ...] = (),
 ) -> bytes:
     """Convert ``serving_default`` of the SavedModel to a TFLite flatbuffer.
 
-    ``calibration`` (float32 ``(N, S, S, 3)``) is required for ``int8``. Raises
+    ``calibration`` (float32 ``(N, S, S, 3)``) is required for ``int8``; ``float_ops`` (TFLite
+    op names such as ``DEPTHWISE_CONV_2D``) stay float in the int8 file. Raises
     ``ConversionError`` naming the variant and the unconvertible ops when known.
     """
     import tensorflow as tf
 
     if precision not in PRECISIONS:
         raise ConversionError(f"unknown TFLite precision {precision!r}; accepted: {PRECISIONS}")
-    converter = tf.lite.TFLiteConverter.from_saved_model(
-        str(savedmodel_dir), signature_keys=["serving_default"]
-    )
-    if precision != "float32":
+    if precision == "int8":
+        converter, loaded = int8_converter(savedmodel_dir, calibration)
+    else:
+        loaded, function = _probabilities_function(savedmodel_dir)
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([function], loaded)
+    if precision in ("float16", "dynamic"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if precision == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    if precision == "int8":
-        if calibration is None or len(calibration) == 0:
-            raise ConversionError("tflite int8 needs calibration images (--calibration-data)")
-        samples = np.asarray(calibration, dtype=np.float32)
-
-        def representative_dataset() -> Any:
-            for i in range(len(samples)):
-                yield {IMAGE_KEY: samples[i : i + 1]}
-
-        converter.representative_dataset = representative_dataset
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.uint8
-        converter.inference_output_type = tf.uint8
     try:
-        with warnings.catch_warnings():
-            # int8 calibration runs TF's own (deprecated) interpreter internally
-            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-            return converter.convert()
+        if precision == "int8" and float_ops:
+            return _convert(converter, float_ops, calibration)
+        return _convert(converter)
     except Exception as exc:  # ConverterError and friends
         text = str(exc)
         ops = _failing_ops(text)
@@ -100,6 +173,7 @@ class TFLiteRunner:
     def __init__(self, path: Path, num_threads: int | None = None) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
+        self.path = Path(path)
         self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
         self._runner = self._interpreter.get_signature_runner("serving_default")
         self.input_details = self._runner.get_input_details()
@@ -115,7 +189,8 @@ class TFLiteRunner:
         return self.outputs(x)["probabilities"].astype(np.float32)
 
     def describe(self) -> dict[str, Any]:
-        """Input/output names, dtypes, shapes and quantization (scale, zero_point)."""
+        """Input/output names, dtypes, shapes, quantization (scale, zero_point) and the
+        file's TFLite Metadata (None when it has none)."""
 
         def one(detail: dict[str, Any]) -> dict[str, Any]:
             scale, zero_point = detail["quantization"]
@@ -128,7 +203,10 @@ class TFLiteRunner:
                 else None,
             }
 
+        from exporter.tflite_metadata import summarize
+
         return {
             "inputs": {name: one(d) for name, d in self.input_details.items()},
             "outputs": {name: one(d) for name, d in sorted(self.output_details.items())},
+            "tflite_metadata": summarize(self.path.read_bytes()),
         }

@@ -81,6 +81,14 @@ class ServingCore:
             defs = self._signature_cache[backend] = backend.signature_defs()
         return defs
 
+    @staticmethod
+    def served_file(served: ServedVersion) -> dict[str, str]:
+        """Which file serves the version (ours, GetModelMetadata's ``served_file``):
+        ``{"platform": "tflite:int8", "file": "model_int8.tflite"}``; a SavedModel is
+        ``saved_model.pb``."""
+        file = getattr(served.backend, "served_file", None) or "saved_model.pb"
+        return {"platform": served.platform, "file": file}
+
     def rest_input_dtypes(self, served: ServedVersion, signature_name: str) -> dict[str, int]:
         """REST predict: the signature's ``{alias: dtype}``, or REST's 400 for an unknown one."""
         name = signature_name or "serving_default"
@@ -177,7 +185,7 @@ class ServingCore:
             self.executor, served.backend.predict, signature_name, inputs, output_filter
         )
         micros = (time.perf_counter() - started) * 1e6
-        runtime = _RUNTIME.get(served.platform, served.platform)
+        runtime = _RUNTIME.get(served.platform.partition(":")[0], served.platform)
         self.metrics.runtime_latency.observe(micros, served.name, api, runtime)
         return outputs
 

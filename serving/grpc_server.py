@@ -174,13 +174,20 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
                     "GetModelMetadataRequest must specify at least one metadata_field"
                 )
             for field in fields:
-                if field != "signature_def":
+                if field not in ("signature_def", "served_file"):  # served_file: ours
                     raise InvalidArgument(f"Metadata field {field} is not supported")
             served = self.core.resolve(name, version, label)
             response = get_model_metadata_pb2.GetModelMetadataResponse()
             response.model_spec.name = name
             response.model_spec.version.value = served.version
-            response.metadata["signature_def"].Pack(self.core.signature_defs(served))
+            if "signature_def" in fields:
+                response.metadata["signature_def"].Pack(self.core.signature_defs(served))
+            if "served_file" in fields:  # a google.protobuf.Struct {platform, file}
+                from google.protobuf import struct_pb2
+
+                info = struct_pb2.Struct()
+                info.update(self.core.served_file(served))
+                response.metadata["served_file"].Pack(info)
             return response
 
         return await self._guard(context, "", "", run)

@@ -21,6 +21,8 @@ from serving.errors import InvalidArgument
 
 __all__ = [
     "PLATFORMS",
+    "TFLITE_VARIANTS",
+    "tflite_platform",
     "VersionPolicy",
     "ModelConfig",
     "parse_model_config_file",
@@ -32,6 +34,9 @@ __all__ = [
 ]
 
 PLATFORMS = ("tensorflow", "onnx", "tflite")
+# ``model_platform: "tflite:int8"`` serves model_int8.tflite (TF Serving's ModelConfig proto has
+# no free per-model field, so the TFLite variant rides on the platform string)
+TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8")
 _URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
@@ -82,11 +87,23 @@ def validate_model_name(name: str) -> str:
 
 
 def _check_platform(name: str, platform: str) -> str:
-    if platform not in PLATFORMS:
+    base, _, variant = platform.partition(":")
+    if base not in PLATFORMS or (variant and base != "tflite"):
         raise InvalidArgument(
             f"model {name}: unknown model_platform {platform!r}; accepted: {', '.join(PLATFORMS)}"
+            ' (TFLite variants as "tflite:VARIANT")'
         )
-    return platform
+    if variant and variant not in TFLITE_VARIANTS:
+        raise InvalidArgument(
+            f"model {name}: unknown TFLite variant {variant!r} in model_platform {platform!r}; "
+            f"accepted: {', '.join(TFLITE_VARIANTS)}"
+        )
+    return "tflite" if platform == "tflite:float32" else platform
+
+
+def tflite_platform(platform: str, variant: str) -> str:
+    """``--model_platform`` plus ``--tflite_variant`` as one platform string."""
+    return platform if platform != "tflite" or variant == "float32" else f"tflite:{variant}"
 
 
 def _base_path(name: str, raw: str, base_dir: Path | None) -> Path:

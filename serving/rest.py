@@ -144,7 +144,8 @@ class RestApi:
             if verb and verb.lower() == "metadata":
                 served = self.core.resolve(name, version, label)
                 defs = self.core.signature_defs(served)
-                return 200, metadata_body(name, served.version, defs)
+                file = self.core.served_file(served)
+                return 200, metadata_body(name, served.version, defs, file)
             return 200, status_body(self.core.status(name, version))
         body = request.body
         if request.headers.get("content-encoding", "").lower() == "gzip":

@@ -34,8 +34,11 @@ def status_body(statuses: Sequence[VersionStatus]) -> bytes:
     return _pretty(doc).encode("utf-8")
 
 
-def metadata_body(name: str, version: int, signature_def_map) -> bytes:
-    """``GetModelMetadataResponse`` JSON (``signature_def`` twice: map key, then field)."""
+def metadata_body(
+    name: str, version: int, signature_def_map, served_file: dict[str, str] | None = None
+) -> bytes:
+    """``GetModelMetadataResponse`` JSON (``signature_def`` twice: map key, then field), plus
+    our ``served_file`` entry when given (TF Serving clients read only ``signature_def``)."""
     from google.protobuf import json_format
 
     spec = _pretty({"name": name, "version": str(version), "signature_name": ""})
@@ -52,6 +55,7 @@ def metadata_body(name: str, version: int, signature_def_map) -> bytes:
         + '"metadata": {'
         + '"signature_def": '
         + _pretty(signatures)
+        + (',\n"served_file": ' + _pretty(served_file) if served_file else "")
         + "}\n"
         + "}\n"
     )

@@ -136,6 +136,9 @@ class ServerOptions:
     model_name: str = flag("default", "name of the single model (ignored with --model_config_file)")
     model_base_path: str = flag("", "directory holding the model's version directories")
     model_platform: str = flag("tensorflow", "tensorflow | onnx | tflite (ours)")
+    tflite_variant: str = flag(
+        "float32", "with --model_platform=tflite: float32 | float16 | dynamic | int8 (ours)"
+    )
     model_config_file: str = flag("", "ModelServerConfig text proto (model_config_list)")
     model_config_file_poll_wait_seconds: int = flag(
         0, "re-read the config file this often (0 = once)")
@@ -274,6 +277,28 @@ def _check(options: ServerOptions) -> None:
     if options.model_platform not in ("tensorflow", "onnx", "tflite"):
         raise FlagError(
             f"--model_platform={options.model_platform}: accepted: tensorflow, onnx, tflite"
+        )
+    if options.tflite_variant not in ("float32", "float16", "dynamic", "int8"):
+        raise FlagError(
+            f"--tflite_variant={options.tflite_variant}: accepted: float32, float16, dynamic, int8"
+        )
+    if options.tflite_variant != "float32" and (
+        options.model_platform != "tflite" or options.model_config_file
+    ):
+        raise FlagError(
+            "--tflite_variant needs --model_platform=tflite and no --model_config_file (in a "
+            'config file write model_platform: "tflite:VARIANT")'
+        )
+    if options.tflite_variant not in ("float32", "float16", "dynamic", "int8"):
+        raise FlagError(
+            f"--tflite_variant={options.tflite_variant}: accepted: float32, float16, dynamic, int8"
+        )
+    if options.tflite_variant != "float32" and (
+        options.model_platform != "tflite" or options.model_config_file
+    ):
+        raise FlagError(
+            "--tflite_variant needs --model_platform=tflite and no --model_config_file (in a "
+            'config file write model_platform: "tflite:VARIANT")'
         )
     if not options.model_config_file and not options.model_base_path:
         raise FlagError("give --model_base_path (with --model_name) or --model_config_file")

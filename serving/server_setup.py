@@ -25,13 +25,16 @@ DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 
 def load_model_configs(options: ServerOptions) -> list:
     """The model list: ``--model_config_file`` wins over ``--model_name``/``--model_base_path``."""
-    from serving.model_config import parse_model_config_file, single_model_config
+    from serving.model_config import (
+        parse_model_config_file,
+        single_model_config,
+        tflite_platform,
+    )
 
     if options.model_config_file:
         return parse_model_config_file(options.model_config_file)
-    return [
-        single_model_config(options.model_name, options.model_base_path, options.model_platform)
-    ]
+    platform = tflite_platform(options.model_platform, options.tflite_variant)
+    return [single_model_config(options.model_name, options.model_base_path, platform)]
 
 
 def _parse_text_proto(path: str, message, type_name: str):

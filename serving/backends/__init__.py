@@ -78,14 +78,19 @@ def create_backend(
 ) -> Backend:
     """A fresh, unloaded backend for ``platform`` using ``threads`` (default: auto) and, for
     SavedModels, the MetaGraph ``saved_model_tags`` (default: serve); unknown platforms raise
-    ``InvalidArgument``."""
+    ``InvalidArgument``; ``tflite:int8`` picks a TFLite variant."""
+    base, _, variant = platform.partition(":")
     try:
-        cls = BACKENDS[platform]
+        cls = BACKENDS[base]
     except KeyError:
         raise InvalidArgument(
             f"unknown model_platform {platform!r}; accepted: {', '.join(BACKENDS)}"
         ) from None
-    if saved_model_tags is not None and issubclass(cls, SavedModelBackend):
+    if variant and cls is not TFLiteBackend:
+        raise InvalidArgument(f"model_platform {platform!r}: only tflite has variants")
+    if variant:
+        backend = TFLiteBackend(variant)
+    elif saved_model_tags is not None and issubclass(cls, SavedModelBackend):
         backend = cls(tuple(saved_model_tags))
     else:
         backend = cls()

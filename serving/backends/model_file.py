@@ -46,6 +46,7 @@ class ModelFileBackend(Backend):
         self._specs: dict[str, SignatureSpec] = {}
         self._signature_defs: Any = None
         self._loaded = False
+        self._served_file: str | None = None
 
     @abstractmethod
     def _open(self, path: Path) -> None:
@@ -59,11 +60,20 @@ class ModelFileBackend(Backend):
     def _run(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str]) -> list[np.ndarray]:
         """Run the model on ``feeds`` (by alias) and return ``outputs`` (by alias), in order."""
 
+    def _model_file(self, contract: Contract | None) -> str:
+        """The file this backend serves from a version directory."""
+        return contract.model_file if contract else f"model.{self.file_format}"
+
+    @property
+    def served_file(self) -> str | None:
+        """Name of the loaded model file (None before ``load``)."""
+        return self._served_file
+
     def load(self, version_dir: Path) -> None:
         """Read the contract (if any), open the model file and build the signature map."""
         version_dir = Path(version_dir)
         contract = read_contract(version_dir, self.file_format)
-        path = version_dir / (contract.model_file if contract else f"model.{self.file_format}")
+        path = version_dir / self._model_file(contract)
         if not path.is_file():
             raise NotFound(f"{path.name} not found in version directory {version_dir}")
         try:
@@ -87,6 +97,7 @@ class ModelFileBackend(Backend):
             self._signature_defs = signature_def_map(specs, with_init_op=False)
         self._specs = {name: SignatureSpec(dict(i), dict(o)) for name, (i, o) in specs.items()}
         self._contract = contract
+        self._served_file = path.name
         self._loaded = True
 
     def signature_defs(self) -> Any:

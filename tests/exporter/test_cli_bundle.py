@@ -101,7 +101,12 @@ def test_bundle_contents(version_dir: Path, tmp_path: Path) -> None:
     assert meta["outputs"]["probabilities"]["quantization"]["scale"] == pytest.approx(1 / 256)
     assert meta["parity"]["format"] == "tflite_int8" and meta["parity"]["passed"]
     assert (out / "labels.txt").read_text().split() == LABELS
-    assert "uint8" in (out / "README.md").read_text()
+    readme = (out / "README.md").read_text()
+    assert "uint8" in readme
+    assert "ImageClassifier.createFromOptions(context, options)" in readme  # Android
+    assert "import MediaPipeTasksVision" in readme and "\\(best.score)" in readme  # iOS
+    assert meta["tflite_metadata"]["packed_files"] == ["labels.txt"]
+    assert (out / "model.tflite").read_bytes() == (version_dir / "model_int8.tflite").read_bytes()
     interpreter = Interpreter(model_path=str(out / "model.tflite"))
     runner = interpreter.get_signature_runner("serving_default")
     probs = runner(image=np.zeros((1, 32, 32, 3), np.uint8))["probabilities"]

@@ -137,6 +137,33 @@ def _write_tflite(model, target: Path) -> None:
     target.write_bytes(converter.convert())
 
 
+def write_tflite_variants(target: Path, seed: int = 0) -> list[str]:
+    """Add ``model_float16/_dynamic/_int8.tflite`` of the same function to ``target``; int8
+    has uint8 input (scale 1, zero point 0 for 0..255 calibration) and uint8 output, like
+    the exporter's."""
+    import tensorflow as tf
+
+    model = make_probability_model(seed)
+    concrete = model.probabilities.get_concrete_function()
+    rng = np.random.default_rng(seed)
+    calibration = rng.integers(0, 256, (32, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
+    calibration[0], calibration[1] = 0.0, 255.0  # the full pixel range: input scale 1
+    written = []
+    for variant in ("float16", "dynamic", "int8"):
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if variant == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if variant == "int8":
+            converter.representative_dataset = lambda: ([x[None]] for x in calibration)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.uint8
+            converter.inference_output_type = tf.uint8
+        (target / f"model_{variant}.tflite").write_bytes(converter.convert())
+        written.append(f"model_{variant}.tflite")
+    return written
+
+
 def write_contract_version(base_path: Path, version: int, seed: int = 0) -> Path:
     """Write ``base_path/version`` with SavedModel, ONNX, TFLite, labels and the report."""
     import tensorflow as tf

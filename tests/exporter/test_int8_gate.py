@@ -1,0 +1,88 @@
+"""The int8 gate: a model known to quantize badly is refused, and the refusal names the layers
+that lose the most; ``--int8-float-ops`` keeps chosen op types float (selective quantization)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exporter.config import ExportConfig, parse_op_names
+from exporter.errors import ParityError
+from tests.exporter.conftest import FAST_VERIFY
+from tests.exporter.run_factory import write_run_dir
+
+
+@pytest.fixture(scope="module")
+def flat_run(tmp_path_factory) -> Path:
+    """A tiny run whose softmax is nearly flat (logits scaled by 1e-3): the float files keep
+    its top-1, a uint8 probabilities output (steps of 1/256) cannot."""
+    import keras
+
+    run = write_run_dir(tmp_path_factory.mktemp("runs") / "flat")
+    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    dense = model.get_layer("probabilities")
+    dense.set_weights([w * 1e-3 for w in dense.get_weights()])
+    model.save(run / "model.keras")
+    model.save(run / "best.keras")
+    return run
+
+
+def test_int8_refusal_names_worst_layers(flat_run: Path, tmp_path: Path) -> None:
+    config = ExportConfig(run_dir=flat_run, model_base_path=tmp_path, name="flat",
+                          families=("savedmodel", "tflite"), quantize=("int8",),
+                          verify=FAST_VERIFY)
+    from exporter.export import export_run
+
+    with pytest.raises(ParityError) as info:
+        export_run(config)
+    message = str(info.value)
+    assert "tflite_int8: top-1 agreement" in message and "< required 97.00%" in message
+    assert "int8 loses most in " in message
+    clause = message.split("int8 loses most in ")[1]
+    assert clause.count(" steps)") == 3  # three layers, each with its error
+    assert any(op in clause for op in ("SOFTMAX", "FULLY_CONNECTED", "CONV_2D", "MEAN"))
+    assert "--int8-float-ops" in message
+    assert not (tmp_path / "flat" / "1").exists()  # nothing published
+    assert info.value.report.get("tflite").passed  # the float file was fine
+
+
+def test_int8_float_ops_keep_op_float(run_dir: Path, tmp_path: Path) -> None:
+    from mediapipe.tasks.metadata import schema_py_generated as schema
+
+    from exporter.export import export_run
+
+    config = ExportConfig(run_dir=run_dir, model_base_path=tmp_path, name="sel",
+                          families=("savedmodel", "tflite"), quantize=("int8",),
+                          int8_float_ops=("FULLY_CONNECTED",), verify=FAST_VERIFY)
+    result = export_run(config)
+    data = (result.version_dir / "model_int8.tflite").read_bytes()
+    model = schema.Model.GetRootAsModel(data, 0)
+    graph = model.Subgraphs(0)
+    kinds = {}
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        kinds.setdefault(builtin, set()).add(graph.Tensors(op.Inputs(0)).Type())
+    dense = schema.BuiltinOperator.FULLY_CONNECTED
+    assert kinds[dense] == {schema.TensorType.FLOAT32}  # kept float
+    assert kinds[schema.BuiltinOperator.CONV_2D] == {schema.TensorType.INT8}
+    runner_io = result.report["formats"]["tflite_int8"]["io"]
+    assert runner_io["inputs"]["image"]["dtype"] == "uint8"  # same I/O as plain int8
+    assert result.parity.get("tflite_int8").passed
+
+
+def test_parse_op_names() -> None:
+    assert parse_op_names("DEPTHWISE_CONV_2D, CONV_2D") == ("DEPTHWISE_CONV_2D", "CONV_2D")
+    assert parse_op_names("") == ()
+    with pytest.raises(ValueError, match="bad op name 'conv'"):
+        parse_op_names("conv")
+    np.testing.assert_equal(parse_op_names(None), ())
+
+
+def test_int8_float_ops_need_int8(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--int8-float-ops needs int8 in --quantize"):
+        ExportConfig(run_dir=tmp_path, model_base_path=tmp_path, name="x",
+                     quantize=("float16",), int8_float_ops=("CONV_2D",))
