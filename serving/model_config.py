@@ -167,9 +167,10 @@ def model_configs_from_proto(
 def parse_model_config_text(text: str, base_dir: Path | None = None) -> list[ModelConfig]:
     """Parse a text-format ``ModelServerConfig``; only ``model_config_list`` is supported."""
     from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
 
-    proto = model_server_config_pb2.ModelServerConfig()
+    from serving.codecs import wire
+
+    proto = wire.ModelServerConfig()
     try:
         text_format.Parse(text, proto)
     except text_format.ParseError as exc:
