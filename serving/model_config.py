@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from serving.errors import InvalidArgument
+from serving.platforms import platform_names
 
 __all__ = [
     "PLATFORMS",
@@ -31,7 +32,7 @@ __all__ = [
     "validate_config_list",
 ]
 
-PLATFORMS = ("tensorflow", "onnx", "tflite")
+PLATFORMS = platform_names()
 _URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from serving.platforms import PLATFORMS
+
 __all__ = ["ServerOptions", "parse_flags", "FlagError", "flag_help", "IGNORED"]
 
 
@@ -149,9 +151,9 @@ def parse_flags(argv: list[str]) -> ServerOptions:
 
 
 def _check(options: ServerOptions) -> None:
-    if options.model_platform not in ("tensorflow", "onnx", "tflite"):
+    if options.model_platform not in PLATFORMS:
         raise FlagError(
-            f"--model_platform={options.model_platform}: accepted: tensorflow, onnx, tflite"
+            f"--model_platform={options.model_platform}: accepted: {', '.join(PLATFORMS)}"
         )
     if not options.model_config_file and not options.model_base_path:
         raise FlagError("give --model_base_path (with --model_name) or --model_config_file")

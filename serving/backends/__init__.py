@@ -6,19 +6,23 @@ backend loads a model.
 
 from __future__ import annotations
 
+import importlib
+
 from serving.backends.base import Backend
-from serving.backends.onnx_backend import OnnxBackend
-from serving.backends.savedmodel import SavedModelBackend
-from serving.backends.tflite_backend import TFLiteBackend
 from serving.cpu_threads import RuntimeThreads
 from serving.errors import InvalidArgument
+from serving.platforms import PLATFORMS, unknown_platform_message
 
 __all__ = ["BACKENDS", "Backend", "create_backend"]
 
+
+def _backend_class(spec: str) -> type[Backend]:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 BACKENDS: dict[str, type[Backend]] = {
-    "tensorflow": SavedModelBackend,
-    "onnx": OnnxBackend,
-    "tflite": TFLiteBackend,
+    name: _backend_class(p.backend) for name, p in PLATFORMS.items()
 }
 
 
@@ -28,9 +32,7 @@ def create_backend(platform: str, threads: RuntimeThreads | None = None) -> Back
     try:
         cls = BACKENDS[platform]
     except KeyError:
-        raise InvalidArgument(
-            f"unknown model_platform {platform!r}; accepted: {', '.join(BACKENDS)}"
-        ) from None
+        raise InvalidArgument(unknown_platform_message(platform)) from None
     backend = cls()
     if threads is not None:
         backend.threads = threads

@@ -13,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from common.atomic import write_bytes
+
 __all__ = ["PROTO_ROOT", "SCHEMA_FILE", "proto_files", "build_descriptor_set"]
 
 PROTO_ROOT = Path(__file__).with_name("proto")
@@ -43,9 +45,7 @@ def build_descriptor_set() -> bytes:
 def main() -> int:
     """Write ``schema.binpb`` next to this module."""
     data = build_descriptor_set()
-    tmp = SCHEMA_FILE.with_name(f".{SCHEMA_FILE.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(SCHEMA_FILE)
+    write_bytes(SCHEMA_FILE, data)
     print(f"wrote {SCHEMA_FILE.name}: {len(data)} bytes, {len(proto_files())} proto files")
     return 0
 
