@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 $(STAMP): pyproject.toml constraints.txt setup.py serving/codecs/_jsonarray.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[all,dev,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,6 +25,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -m "not slow and not reliability" $(PYTEST_ARGS)
