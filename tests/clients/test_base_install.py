@@ -23,15 +23,20 @@ def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def base_venv(tmp_path_factory) -> Path:
-    """A venv holding only the base install, built from this checkout (pip's configured
-    cache/find-links; the exact pins of constraints.txt)."""
-    venv = tmp_path_factory.mktemp("base") / "venv"
+    """A venv holding only the base install of this checkout: its wheel (built with the full
+    environment's setuptools, so no isolated build env is fetched), then the base
+    dependencies through pip's configured cache/find-links at the pins of constraints.txt."""
+    root = tmp_path_factory.mktemp("base")
+    venv = root / "venv"
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
+    built = _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                  "--no-build-isolation", "-w", str(root / "dist"), str(REPO)], env=env)
+    assert built.returncode == 0, built.stderr[-3000:]
     made = _run([sys.executable, "-m", "venv", str(venv)])
     assert made.returncode == 0, made.stderr
-    py = venv / "bin" / "python"
-    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
-    installed = _run([str(py), "-m", "pip", "install", "--quiet", "-c",
-                      str(REPO / "constraints.txt"), str(REPO)], env=env)
+    wheel = next((root / "dist").glob("tfserve_kit-*.whl"))
+    installed = _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-c",
+                      str(REPO / "constraints.txt"), str(wheel)], env=env)
     assert installed.returncode == 0, installed.stderr[-3000:]
     return venv
 
