@@ -32,11 +32,12 @@ def base_venv(tmp_path_factory) -> Path:
     built = _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                   "--no-build-isolation", "-w", str(root / "dist"), str(REPO)], env=env)
     assert built.returncode == 0, built.stderr[-3000:]
-    made = _run([sys.executable, "-m", "venv", str(venv)])
+    made = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     assert made.returncode == 0, made.stderr
     wheel = next((root / "dist").glob("tfserve_kit-*.whl"))
-    installed = _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-c",
-                      str(REPO / "constraints.txt"), str(wheel)], env=env)
+    installed = _run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+                      "install", "--quiet", "-c", str(REPO / "constraints.txt"), str(wheel)],
+                     env=env)  # the full environment's pip installs into the bare venv
     assert installed.returncode == 0, installed.stderr[-3000:]
     return venv
 
