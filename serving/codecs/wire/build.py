@@ -28,17 +28,19 @@ def proto_files() -> list[str]:
 
 def build_descriptor_set() -> bytes:
     """The serialized ``FileDescriptorSet`` protoc produces for ``proto_files()``."""
+    import subprocess
     from importlib.resources import files
-
-    from grpc_tools import protoc
 
     well_known = str(files("grpc_tools") / "_proto")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "schema.binpb"
-        args = ["protoc", f"-I{PROTO_ROOT}", f"-I{well_known}", "--include_imports",
-                f"--descriptor_set_out={out}", *proto_files()]
-        if protoc.main(args) != 0:
-            raise RuntimeError("protoc failed on serving/codecs/wire/proto (see its message)")
+        # A child process: protoc's own C++ protobuf must not meet TensorFlow's in one process
+        # (it crashed inside the test run once TensorFlow was loaded).
+        args = [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO_ROOT}", f"-I{well_known}",
+                "--include_imports", f"--descriptor_set_out={out}", *proto_files()]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"protoc failed on serving/codecs/wire/proto: {done.stderr.strip()}")
         return out.read_bytes()
 
 
