@@ -1,6 +1,6 @@
 """gRPC client for TF Serving's ``PredictionService`` / ``ModelService``.
 
-The messages come from the project's declared schema, ``serving.codecs.wire`` (protobuf only,
+The messages come from the project's declared schema, ``common.wire`` (protobuf only,
 no TensorFlow, no ``tensorflow-serving-api``); nothing is loaded until a ``GrpcClient`` is
 created. Message sizes are
 raised to 256 MiB both ways (gRPC's default receive limit is 4 MiB).
@@ -14,7 +14,7 @@ import numpy as np
 
 from clients.base import PredictClient
 from clients.errors import MalformedResponse, ServerUnavailable, from_grpc_code
-from serving.codecs import wire
+from common import wire
 from serving.codecs.tensor_proto import from_numpy, to_numpy
 
 __all__ = ["GrpcClient", "MAX_MESSAGE_BYTES", "channel_options"]

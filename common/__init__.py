@@ -1,5 +1,6 @@
-"""Standard-library-only helpers that every stage package may import (docs/contracts.md §0).
+"""The floor every stage package may import (docs/contracts.md section 0).
 
-Nothing here imports ``trainer``, ``exporter``, ``serving`` or ``clients``, nor any third-party
-package, so the thin client install can use it too.
+Nothing here imports ``trainer``, ``exporter``, ``serving`` or ``clients``. ``atomic``,
+``extras`` and ``entry`` use only the standard library, ``wire`` only protobuf (both in the
+thin client install); ``run_contract`` needs pydantic and is imported by trainer/exporter only.
 """

@@ -15,8 +15,7 @@ DISTRIBUTION = "tfserve-kit"
 # extra -> the top-level modules it provides that the stage imports
 EXTRAS: dict[str, tuple[str, ...]] = {
     "train": ("tensorflow", "keras", "yaml", "pydantic", "matplotlib"),
-    "export": ("tensorflow", "keras", "pydantic", "tf2onnx", "onnx", "onnxruntime",
-               "tensorflow_serving"),
+    "export": ("tensorflow", "keras", "pydantic", "tf2onnx", "onnx", "onnxruntime"),
     "serve": ("uvloop", "httptools"),
     "plots": ("matplotlib",),
 }

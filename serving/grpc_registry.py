@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from serving.codecs import wire
+from common import wire
 
 __all__ = ["Malformed", "register_services", "PREDICTION_SERVICE", "MODEL_SERVICE"]
 

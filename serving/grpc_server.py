@@ -1,6 +1,6 @@
 """The gRPC API (``tensorflow.serving`` PredictionService + ModelService) over ``ServingCore``.
 
-A thin translation layer: protos (``serving.codecs.wire``, no TensorFlow) -> numpy via
+A thin translation layer: protos (``common.wire``, no TensorFlow) -> numpy via
 ``serving.codecs.tensor_proto``, core call, results -> protos. Status codes pass through from
 ``ServingError``; messages longer than 1024 characters are truncated with ``...TRUNCATED`` as
 TF Serving does. Message size limits are
@@ -14,7 +14,7 @@ import time
 
 import grpc
 
-from serving.codecs import wire
+from common import wire
 from serving.codecs.tensor_proto import from_numpy
 from serving.core import InferenceTask, ServingCore
 from serving.errors import InvalidArgument, ServingError, grpc_status_code

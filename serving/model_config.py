@@ -169,7 +169,7 @@ def parse_model_config_text(text: str, base_dir: Path | None = None) -> list[Mod
     """Parse a text-format ``ModelServerConfig``; only ``model_config_list`` is supported."""
     from google.protobuf import text_format
 
-    from serving.codecs import wire
+    from common import wire
 
     proto = wire.ModelServerConfig()
     try:

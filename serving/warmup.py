@@ -88,7 +88,7 @@ def run_warmup(backend: Backend, version_dir: Path, iterations: int = 1) -> int:
     path = Path(version_dir) / WARMUP_FILE
     if not path.is_file():
         return 0
-    from serving.codecs import wire
+    from common import wire
 
     count = 0
     for record in read_tfrecords(path):

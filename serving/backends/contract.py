@@ -128,7 +128,7 @@ def encoded_from_examples(serialized: np.ndarray, feature: str = "image/encoded"
     """Pull the single bytes value of ``feature`` out of each serialized tf.Example."""
     from google.protobuf.message import DecodeError
 
-    from serving.codecs import wire
+    from common import wire
 
     values = []
     for item in serialized.reshape(-1):

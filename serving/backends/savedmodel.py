@@ -42,7 +42,7 @@ def read_signature_defs(version_dir: Path, tags: Sequence[str] = ("serve",)) -> 
     from google.protobuf.message import DecodeError
     from tensorflow.core.protobuf import saved_model_pb2
 
-    from serving.codecs import wire
+    from common import wire
 
     saved_model = saved_model_pb2.SavedModel()
     pb, pbtxt = version_dir / "saved_model.pb", version_dir / "saved_model.pbtxt"

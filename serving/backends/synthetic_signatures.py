@@ -79,7 +79,7 @@ def signature_def_map(
     with_init_op: bool = True,
 ) -> Any:
     """Build a ``tensorflow.serving.SignatureDefMap`` from (inputs, outputs) specs."""
-    from serving.codecs import wire
+    from common import wire
 
     result = wire.SignatureDefMap()
     for name, (inputs, outputs) in signatures.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -27,10 +28,15 @@ def base_venv(tmp_path_factory) -> Path:
     environment's setuptools, so no isolated build env is fetched), then the base
     dependencies through pip's configured cache/find-links at the pins of constraints.txt."""
     root = tmp_path_factory.mktemp("base")
-    venv = root / "venv"
+    venv, source = root / "venv", root / "source"
+    # A copy of the sources: an in-tree build would leave build/ in the checkout (and reuse
+    # stale files from an earlier one).
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "runs",
+        "models", "demo", "*.so"))
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
     built = _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                  "--no-build-isolation", "-w", str(root / "dist"), str(REPO)], env=env)
+                  "--no-build-isolation", "-w", str(root / "dist"), str(source)], env=env)
     assert built.returncode == 0, built.stderr[-3000:]
     made = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     assert made.returncode == 0, made.stderr

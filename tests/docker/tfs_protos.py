@@ -1,7 +1,7 @@
 """Parsers for the TF Serving text-proto config files shipped in ``docker/``.
 
-The messages come from the project's declared schema (``serving.codecs.wire``, compiled from
-``serving/codecs/wire/proto/``): ``ModelServerConfig``, ``BatchingParameters`` and
+The messages come from the project's declared schema (``common.wire``, compiled from
+``common/wire/proto/``): ``ModelServerConfig``, ``BatchingParameters`` and
 ``MonitoringConfig`` with TF Serving's package, field names, numbers and types. Text-format
 parsing is strict: an unknown or misspelt field name is a parse error, as it is for
 ``tensorflow_model_server``.
@@ -13,7 +13,7 @@ from typing import Any
 
 from google.protobuf import text_format
 
-from serving.codecs import wire
+from common import wire
 
 __all__ = ["parse_model_server_config", "parse_batching_parameters", "parse_monitoring_config"]
 

@@ -3,13 +3,13 @@
 ``proto/`` holds the ``.proto`` files (TF Serving's ``PredictionService``/``ModelService``
 messages, ``TensorProto`` and friends, ``tf.Example``, the config text protos);
 ``schema.binpb`` is the ``FileDescriptorSet`` the pinned ``grpcio-tools`` compiles from them
-(``python -m serving.codecs.wire.build``). The message classes are built from a
+(``python -m common.wire.build``). The message classes are built from a
 ``DescriptorPool`` of their own, not protobuf's default pool, so they keep TF Serving's full
 names (``tensorflow.serving.PredictRequest``: identical bytes, type URLs and text format) and
 still coexist with ``tensorflow`` / ``tensorflow_serving`` imported in the same process, which
 register the same names in the default pool.
 
-Use: ``from serving.codecs import wire; wire.PredictRequest()`` (short names, unique across the
+Use: ``from common import wire; wire.PredictRequest()`` (short names, unique across the
 schema), ``wire.message_class("tensorflow.serving.PredictRequest")``, ``wire.services()``.
 Needs only ``protobuf`` (no TensorFlow).
 """
@@ -73,4 +73,4 @@ def __getattr__(short_name: str) -> Any:
             return message_class(package + short_name)
         except KeyError:
             continue
-    raise AttributeError(f"serving.codecs.wire has no message {short_name!r}")
+    raise AttributeError(f"common.wire has no message {short_name!r}")

@@ -1,6 +1,6 @@
 """Regenerate ``schema.binpb`` from the ``.proto`` files under ``proto/`` (developer tool).
 
-    python -m serving.codecs.wire.build
+    python -m common.wire.build
 
 runs the ``protoc`` bundled with the pinned ``grpcio-tools`` (a dev dependency) and writes a
 ``FileDescriptorSet`` holding every file and its imports (``google/protobuf/*`` included).
@@ -40,7 +40,7 @@ def build_descriptor_set() -> bytes:
                 "--include_imports", f"--descriptor_set_out={out}", *proto_files()]
         done = subprocess.run(args, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
-            raise RuntimeError(f"protoc failed on serving/codecs/wire/proto: {done.stderr.strip()}")
+            raise RuntimeError(f"protoc failed on common/wire/proto: {done.stderr.strip()}")
         return out.read_bytes()
 
 

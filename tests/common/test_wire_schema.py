@@ -1,4 +1,4 @@
-"""The declared wire schema (serving/codecs/wire): current, faithful to TF Serving's, and
+"""The declared wire schema (common/wire): current, faithful to TF Serving's, and
 usable in one process together with TensorFlow's own registered protos."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from serving.codecs import wire
+from common import wire
 
 # Declared on purpose without these upstream fields (see the comments in the .proto files).
 OMITTED = {("tensorflow.TensorInfo", "composite_tensor"),
@@ -21,10 +21,10 @@ TFS_MODULES = ["predict_pb2", "classification_pb2", "regression_pb2", "inference
 
 def test_committed_schema_is_what_protoc_generates() -> None:
     pytest.importorskip("grpc_tools", reason="grpcio-tools is a dev dependency")
-    from serving.codecs.wire.build import SCHEMA_FILE, build_descriptor_set
+    from common.wire.build import SCHEMA_FILE, build_descriptor_set
 
     assert SCHEMA_FILE.read_bytes() == build_descriptor_set(), (
-        "serving/codecs/wire/schema.binpb is stale: run python -m serving.codecs.wire.build")
+        "common/wire/schema.binpb is stale: run python -m common.wire.build")
 
 
 def test_messages_keep_tf_serving_names_and_services() -> None:
@@ -61,7 +61,7 @@ def test_schema_matches_installed_tensorflow_serving_api() -> None:
     fields (name, number, type, cardinality), apart from the documented omissions."""
     import importlib
 
-    pytest.importorskip("tensorflow_serving", reason="full install ([all]) only")
+    pytest.importorskip("tensorflow_serving", reason="tensorflow-serving-api is in the dev extra")
     from google.protobuf import descriptor_pool
 
     for name in TFS_MODULES:
@@ -96,9 +96,9 @@ def test_schema_matches_installed_tensorflow_serving_api() -> None:
 def test_coexists_with_tensorflow_in_one_process() -> None:
     """Our pool first, then TensorFlow + tensorflow_serving (which register the same names in
     the default pool), then both used on the same bytes."""
-    pytest.importorskip("tensorflow_serving", reason="full install ([all]) only")
+    pytest.importorskip("tensorflow_serving", reason="tensorflow-serving-api is in the dev extra")
     code = textwrap.dedent("""
-        from serving.codecs import wire
+        from common import wire
         ours = wire.PredictRequest()
         ours.model_spec.name = "toy"
         ours.model_spec.version.value = 7
