@@ -16,7 +16,7 @@ BENCH_ARGS ?=
 $(STAMP): pyproject.toml constraints.txt setup.py serving/codecs/_jsonarray.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[all,dev,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,6 +32,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # Every test, the guarantees' reliability and slow integration tests included (what CI runs).
 test: $(STAMP) lint tools

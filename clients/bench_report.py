@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from clients.bench_run import PointResult
-from clients.files import atomic_write_bytes
+from common.atomic import write_bytes as atomic_write_bytes
 
 __all__ = ["format_table", "write_json", "write_csv", "write_png"]
 

@@ -33,12 +33,13 @@ TLS_KEY = typer.Option(None, "--tls-key", help="mutual TLS: PEM client private k
 def _run(debug: bool, body: Callable[[], Any]) -> Any:
     """Run ``body``; expected failures become one line on stderr and exit code 1."""
     from clients.errors import ClientError
+    from common.extras import MissingExtra
 
     logging.basicConfig(level=logging.INFO if debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return body()
-    except (ClientError, ValueError, OSError) as exc:
+    except (ClientError, MissingExtra, ValueError, OSError) as exc:
         if debug:
             raise
         typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
@@ -105,8 +106,11 @@ def evaluate(data: list[Path] = typer.Option(..., "--data", help=".npz with y, o
     from clients.evaluate import write_confusion_png, write_eval_json
     from clients.images import load_images
     from clients.tls import tls_files
+    from common.extras import require
 
     def body() -> None:
+        if out is not None and out.suffix.lower() == ".png":
+            require("plots", "evaluate --out *.png")
         tls = tls_files(tls_ca, tls_cert, tls_key)
         images = load_images(data)
         for path, reason in images.skipped:
@@ -154,6 +158,7 @@ def bench(server: str | None = SERVER, grpc: str | None = GRPC, model: str = MOD
     from clients.bench_run import BenchConfig
     from clients.commands import BenchRequest, run_bench
     from clients.tls import tls_files
+    from common.extras import require
 
     levels = _numbers(concurrency, int, "--concurrency")
     rates = _numbers(rate, float, "--rate")
@@ -164,6 +169,8 @@ def bench(server: str | None = SERVER, grpc: str | None = GRPC, model: str = MOD
                                  "--server / --grpc address)")
 
     def body() -> None:
+        if png_out:
+            require("plots", "bench --png")
         cfg = BenchConfig(concurrency=levels or ([] if rates else [1]), rates=rates,
                           warmup=warmup, duration=duration, window=window,
                           stability=stability, timeout=timeout,

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from clients.base import PredictClient
-from clients.files import atomic_write_bytes
 from clients.images import ImageSet
 from clients.prepare import Mode
+from common.atomic import write_bytes as atomic_write_bytes
 
 __all__ = ["EvalResult", "evaluate", "write_eval_json", "write_confusion_png"]
 

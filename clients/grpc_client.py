@@ -1,17 +1,14 @@
 """gRPC client for TF Serving's ``PredictionService`` / ``ModelService``.
 
-The messages are the ``tensorflow-serving-api`` protos, loaded by ``clients.wire_protos``
-from the installed generated files without importing TensorFlow (about 0.15 s instead of
-5-6 s; see docs/clients.md). If that fails, the official modules are imported (they import
-TensorFlow). Either way nothing happens until a ``GrpcClient`` is created. Message sizes are
-raised to 256 MiB both ways (gRPC's default receive limit is 4 MiB). With ``tls``
-(``clients.tls``) the channel is TLS, with a client certificate for mutual TLS when given.
+The messages come from the project's declared schema, ``common.wire`` (protobuf only,
+no TensorFlow, no ``tensorflow-serving-api``); nothing is loaded until a ``GrpcClient`` is
+created. Message sizes are raised to 256 MiB both ways (gRPC's default receive limit is
+4 MiB). With ``tls`` (``clients.tls``) the channel is TLS, with a client certificate for
+mutual TLS when given.
 """
 
 from __future__ import annotations
 
-import logging
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -19,12 +16,11 @@ import numpy as np
 from clients.base import PredictClient
 from clients.errors import MalformedResponse, ServerUnavailable, from_grpc_code
 from clients.tls import TlsFiles
-from clients.wire_protos import MESSAGES, ProtoLoadError, load_messages
+from common import wire
 from serving.codecs.tensor_proto import from_numpy, to_numpy
 
 __all__ = ["GrpcClient", "MAX_MESSAGE_BYTES", "channel_options"]
 
-log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
 
@@ -32,23 +28,6 @@ def channel_options(max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[st
     """Channel arguments: large messages both ways."""
     return [("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes)]
-
-
-def _messages() -> SimpleNamespace:
-    """TF Serving message classes: the TensorFlow-free loader, else the official modules."""
-    try:
-        return load_messages()
-    except ProtoLoadError as exc:
-        log.warning("%s; importing tensorflow_serving.apis (imports TensorFlow)", exc)
-        from tensorflow_serving.apis import (
-            get_model_metadata_pb2,
-            get_model_status_pb2,
-            predict_pb2,
-        )
-
-        modules = (predict_pb2, get_model_metadata_pb2, get_model_status_pb2)
-        return SimpleNamespace(**{name: next(getattr(m, name) for m in modules
-                                             if hasattr(m, name)) for name in MESSAGES})
 
 
 class GrpcClient(PredictClient):
@@ -63,7 +42,7 @@ class GrpcClient(PredictClient):
         import grpc
 
         self._grpc = grpc
-        self._msg = _messages()
+        self._msg = wire
         self.target = target.removeprefix("grpc://")
         self.credentials = tls.grpc_credentials() if tls is not None else None
         options = channel_options(max_message_bytes)

@@ -9,9 +9,16 @@ from typing import Any
 
 from exporter.errors import ExportError
 from exporter.formats import REGISTRY, ExportFormat
-from exporter.verify import file_size
 
 REPORT_FILE = "export_report.json"
+
+
+def file_size(version_dir: Path, fmt: ExportFormat) -> int:
+    """Bytes of a format on disk (the SavedModel counts saved_model.pb and variables/)."""
+    if fmt.family == "savedmodel":
+        files = [version_dir / fmt.file, *(version_dir / "variables").glob("*")]
+        return sum(p.stat().st_size for p in files if p.is_file())
+    return (version_dir / fmt.file).stat().st_size
 
 
 def present_formats(version_dir: Path) -> list[ExportFormat]:

@@ -4,10 +4,10 @@ that the ONNX/TFLite serving backends read (docs/contracts.md section 2)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
+from common.atomic import write_json
 from exporter.formats import ExportFormat
 from exporter.inspection import REPORT_FILE, describe_format
 from exporter.parity import ParityReport
@@ -94,9 +94,6 @@ def build_report(
 
 
 def write_report(version_dir: Path, report: dict[str, Any]) -> Path:
-    """Write ``export_report.json`` (temp file + rename)."""
+    """Write ``export_report.json`` atomically."""
     path = version_dir / REPORT_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
-    return path
+    return write_json(path, report)

@@ -2,28 +2,51 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.run_contract import MODEL_JSON, ModelCard, RunContractError
 from exporter.errors import RunDirError
-
-REQUIRED_KEYS = ("image_size", "num_classes", "labels")
 
 
 @dataclass(frozen=True)
 class RunInfo:
-    """What the exporter needs to know about one run."""
+    """What the exporter needs to know about one run (``card`` is the parsed model.json)."""
 
     path: Path
     model_path: Path
-    image_size: int
-    num_classes: int
-    labels: tuple[str, ...]
-    input_name: str
-    backbone: str
-    meta: dict[str, Any]
+    card: ModelCard
+
+    @property
+    def image_size(self) -> int:
+        """Model input size S."""
+        return self.card.image_size
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes C."""
+        return self.card.num_classes
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Class names, index order."""
+        return self.card.labels
+
+    @property
+    def input_name(self) -> str:
+        """The model's input name (always ``image``)."""
+        return self.card.input_name
+
+    @property
+    def backbone(self) -> str:
+        """Backbone name recorded by the trainer."""
+        return self.card.backbone
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """model.json as a JSON object."""
+        return self.card.to_json_dict()
 
     @property
     def samples_path(self) -> Path:
@@ -31,30 +54,12 @@ class RunInfo:
         return self.path / "samples.npz"
 
 
-def _read_meta(path: Path) -> dict[str, Any]:
-    meta_path = path / "model.json"
-    if not meta_path.is_file():
-        raise RunDirError(f"{path} is not a run directory: model.json is missing")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise RunDirError(f"{meta_path} is not valid JSON: {exc}") from exc
-    if not isinstance(meta, dict):
-        raise RunDirError(f"{meta_path} must hold a JSON object")
-    missing = [key for key in REQUIRED_KEYS if key not in meta]
-    if missing:
-        raise RunDirError(f"{meta_path} lacks {', '.join(missing)} (see docs/contracts.md)")
-    return meta
-
-
-def _read_labels(path: Path, meta: dict[str, Any]) -> tuple[str, ...]:
-    labels = [str(label) for label in meta["labels"]]
+def _read_labels(path: Path, card: ModelCard) -> None:
     labels_path = path / "labels.txt"
     if labels_path.is_file():
         from_file = [line for line in labels_path.read_text().splitlines() if line.strip()]
-        if from_file != labels:
+        if from_file != list(card.labels):
             raise RunDirError(f"{labels_path} disagrees with the labels in model.json")
-    return tuple(labels)
 
 
 def load_run_info(path: Path | str) -> RunInfo:
@@ -65,36 +70,17 @@ def load_run_info(path: Path | str) -> RunInfo:
     path = Path(path)
     if not path.is_dir():
         raise RunDirError(f"run directory {path} does not exist")
-    meta = _read_meta(path)
-    model_path = path / str(meta.get("model_file", "model.keras"))
+    if not (path / MODEL_JSON).is_file():
+        raise RunDirError(f"{path} is not a run directory: model.json is missing")
+    try:
+        card = ModelCard.read(path)
+    except RunContractError as exc:
+        raise RunDirError(str(exc)) from None
+    model_path = path / card.model_file
     if not model_path.is_file():
         raise RunDirError(f"{path} has no model file {model_path.name}")
-    try:
-        image_size = int(meta["image_size"])
-        num_classes = int(meta["num_classes"])
-    except (TypeError, ValueError) as exc:
-        raise RunDirError(
-            f"model.json: image_size and num_classes must be integers ({exc})"
-        ) from exc
-    labels = _read_labels(path, meta)
-    if image_size < 1 or num_classes < 1 or len(labels) != num_classes:
-        raise RunDirError(
-            f"model.json: image_size={image_size}, num_classes={num_classes} and "
-            f"{len(labels)} labels are inconsistent"
-        )
-    input_name = str(meta.get("input_name", "image"))
-    if input_name != "image":
-        raise RunDirError(f"model.json: input_name is {input_name!r}; the contract needs 'image'")
-    return RunInfo(
-        path=path,
-        model_path=model_path,
-        image_size=image_size,
-        num_classes=num_classes,
-        labels=labels,
-        input_name=input_name,
-        backbone=str(meta.get("backbone", "unknown")),
-        meta=meta,
-    )
+    _read_labels(path, card)
+    return RunInfo(path=path, model_path=model_path, card=card)
 
 
 def load_keras_model(run: RunInfo, trust_model: bool = False) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from common.atomic import write_bytes
 from exporter.signatures import CLASSIFY_METHOD, build_export_archive
 
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -29,9 +30,7 @@ def mark_classify_signature(export_dir: Path, signature: str = "classify") -> No
     for meta_graph in proto.meta_graphs:
         if signature in meta_graph.signature_def:
             meta_graph.signature_def[signature].method_name = CLASSIFY_METHOD
-    tmp = pb_path.with_suffix(".pb.tmp")
-    tmp.write_bytes(proto.SerializeToString())
-    tmp.replace(pb_path)
+    write_bytes(pb_path, proto.SerializeToString())
     refresh_fingerprint(Path(export_dir))
 
 
@@ -39,10 +38,7 @@ def refresh_fingerprint(export_dir: Path) -> None:
     """Recompute ``fingerprint.pb`` after saved_model.pb changed (its checksum covers it)."""
     from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
 
-    path = export_dir / "fingerprint.pb"
-    tmp = path.with_suffix(".pb.tmp")
-    tmp.write_bytes(fingerprinting.CreateFingerprintDef(str(export_dir)))
-    tmp.replace(path)
+    write_bytes(export_dir / "fingerprint.pb", fingerprinting.CreateFingerprintDef(str(export_dir)))
 
 
 def write_savedmodel(

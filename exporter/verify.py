@@ -10,17 +10,10 @@ import numpy as np
 from exporter.config import VerifySettings
 from exporter.errors import ExportError
 from exporter.formats import ExportFormat
+from exporter.inspection import file_size
 from exporter.parity import FormatReport, ParityReport, accuracy, compare, median_latency_ms
 
 log = logging.getLogger(__name__)
-
-
-def file_size(version_dir: Path, fmt: ExportFormat) -> int:
-    """Bytes of a format on disk (the SavedModel counts saved_model.pb and variables/)."""
-    if fmt.family == "savedmodel":
-        files = [version_dir / fmt.file, *(version_dir / "variables").glob("*")]
-        return sum(p.stat().st_size for p in files if p.is_file())
-    return (version_dir / fmt.file).stat().st_size
 
 
 def evaluate_formats(

@@ -1,8 +1,9 @@
 """TF Serving warmup records: ``assets.extra/tf_serving_warmup_requests``.
 
-A TFRecord file of ``tensorflow.serving.PredictionLog`` entries, each holding a real
-``PredictRequest`` for ``serving_default``; TF Serving replays them when started with
-``--enable_model_warmup`` before it marks the version available.
+A TFRecord file of ``tensorflow.serving.PredictionLog`` entries (``common.wire``, the
+project's declared schema), each holding a real ``PredictRequest`` for ``serving_default``;
+TF Serving replays them when started with ``--enable_model_warmup`` before it marks the
+version available.
 """
 
 from __future__ import annotations
@@ -21,21 +22,21 @@ MAX_WARMUP_RECORDS = 1000  # TF Serving reads at most this many
 def build_requests(images: np.ndarray, model_name: str, count: int) -> list[Any]:
     """``count`` single-image requests plus one batched request, as ``PredictionLog``s."""
     import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    from common import wire
 
     count = max(1, min(count, len(images), MAX_WARMUP_RECORDS - 1))
     batches = [images[i : i + 1] for i in range(count)] + [images[:count]]
     logs = []
     for batch in batches:
-        request = predict_pb2.PredictRequest()
+        log = wire.PredictionLog()
+        request = log.predict_log.request
         request.model_spec.name = model_name
         request.model_spec.signature_name = "serving_default"
-        request.inputs[IMAGE_KEY].CopyFrom(tf.make_tensor_proto(batch.astype(np.float32)))
-        logs.append(
-            prediction_log_pb2.PredictionLog(
-                predict_log=prediction_log_pb2.PredictLog(request=request)
-            )
-        )
+        # TensorFlow's TensorProto class is not ours: carry it over as bytes
+        tensor = tf.make_tensor_proto(batch.astype(np.float32))
+        request.inputs[IMAGE_KEY].ParseFromString(tensor.SerializeToString())
+        logs.append(log)
     return logs
 
 
@@ -54,11 +55,12 @@ def write_warmup(export_dir: Path, images: np.ndarray, model_name: str, count: i
 def read_warmup(path: Path) -> list[Any]:
     """Parse a warmup file back into ``PredictionLog`` messages."""
     import tensorflow as tf
-    from tensorflow_serving.apis import prediction_log_pb2
+
+    from common import wire
 
     logs = []
     for record in tf.data.TFRecordDataset(str(path)):
-        log = prediction_log_pb2.PredictionLog()
+        log = wire.PredictionLog()
         log.ParseFromString(record.numpy())
         logs.append(log)
     return logs

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
 import threading
 from pathlib import Path
 
+from common.atomic import write_text
 from serving.backends import BackendOptions
 from serving.batching import BatchingOptions
 from serving.core import ServingCore
@@ -124,7 +124,7 @@ class ServingApp:
             )
             self._watcher.start()
         if opts.port_file:
-            _write_atomically(Path(opts.port_file), json.dumps(self.ports))
+            write_text(Path(opts.port_file), json.dumps(self.ports))
         return dict(self.ports)
 
     async def stop(self) -> None:
@@ -146,12 +146,6 @@ class ServingApp:
         if self._manager is not None:
             await loop.run_in_executor(None, self._manager.stop)
         log.info("Server stopped")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 async def _serve(options: ServerOptions) -> None:

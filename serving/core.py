@@ -23,11 +23,11 @@ from serving.batching import Batcher, BatchingOptions
 from serving.cpu_threads import available_cpus
 from serving.errors import InvalidArgument, Unimplemented
 from serving.metrics import ServingMetrics
+from serving.platforms import PLATFORMS
 from serving.servables import ModelManagerAPI, ServedVersion, VersionStatus
 
 __all__ = ["ServingCore", "InferenceTask"]
 
-_RUNTIME = {"tensorflow": "TF1", "onnx": "ONNX", "tflite": "TFLite"}
 CLASSIFY, REGRESS = "tensorflow/serving/classify", "tensorflow/serving/regress"
 
 
@@ -185,7 +185,7 @@ class ServingCore:
             self.executor, served.backend.predict, signature_name, inputs, output_filter
         )
         micros = (time.perf_counter() - started) * 1e6
-        runtime = _RUNTIME.get(served.platform.partition(":")[0], served.platform)
+        runtime = PLATFORMS[served.platform.partition(":")[0]].runtime
         self.metrics.runtime_latency.observe(micros, served.name, api, runtime)
         return outputs
 

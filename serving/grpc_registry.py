@@ -14,39 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
-from tensorflow_serving.apis import (
-    classification_pb2,
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    inference_pb2,
-    model_management_pb2,
-    predict_pb2,
-    regression_pb2,
-)
+
+from common import wire
 
 __all__ = ["Malformed", "register_services", "PREDICTION_SERVICE", "MODEL_SERVICE"]
 
 PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
 MODEL_SERVICE = "tensorflow.serving.ModelService"
 
-_METHODS = {
-    PREDICTION_SERVICE: {
-        "Classify": (classification_pb2.ClassificationRequest,
-                     classification_pb2.ClassificationResponse),
-        "Regress": (regression_pb2.RegressionRequest, regression_pb2.RegressionResponse),
-        "Predict": (predict_pb2.PredictRequest, predict_pb2.PredictResponse),
-        "MultiInference": (inference_pb2.MultiInferenceRequest,
-                           inference_pb2.MultiInferenceResponse),
-        "GetModelMetadata": (get_model_metadata_pb2.GetModelMetadataRequest,
-                             get_model_metadata_pb2.GetModelMetadataResponse),
-    },
-    MODEL_SERVICE: {
-        "GetModelStatus": (get_model_status_pb2.GetModelStatusRequest,
-                           get_model_status_pb2.GetModelStatusResponse),
-        "HandleReloadConfigRequest": (model_management_pb2.ReloadConfigRequest,
-                                      model_management_pb2.ReloadConfigResponse),
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -91,6 +66,6 @@ def register_services(server, servicers: dict[str, object]) -> None:
                 request_deserializer=_tolerant(request),
                 response_serializer=response.SerializeToString,
             )
-            for name, (request, response) in _METHODS[service].items()
+            for name, (request, response) in wire.services()[service].items()
         }
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))

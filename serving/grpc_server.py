@@ -1,8 +1,9 @@
 """The gRPC API (``tensorflow.serving`` PredictionService + ModelService) over ``ServingCore``.
 
-A thin translation layer: protos -> numpy via ``serving.codecs.tensor_proto``, core call,
-results -> protos. Status codes pass through from ``ServingError``; messages longer than 1024
-characters are truncated with ``...TRUNCATED`` as TF Serving does. Message size limits are
+A thin translation layer: protos (``common.wire``, no TensorFlow) -> numpy via
+``serving.codecs.tensor_proto``, core call, results -> protos. Status codes pass through from
+``ServingError``; messages longer than 1024 characters are truncated with ``...TRUNCATED`` as
+TF Serving does. Message size limits are
 raised to INT32_MAX like TF Serving's server, unless ``--grpc_channel_arguments`` sets them.
 """
 
@@ -14,18 +15,8 @@ import logging
 import time
 
 import grpc
-from tensorflow_serving.apis import (
-    classification_pb2,
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    inference_pb2,
-    model_management_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-    regression_pb2,
-)
 
+from common import wire
 from serving.codecs.tensor_proto import from_numpy
 from serving.core import InferenceTask, ServingCore
 from serving.errors import InvalidArgument, ServingError, grpc_status_code
@@ -76,7 +67,7 @@ class _Service:
         await context.abort(grpc_status_code(code), truncate(message))
 
 
-class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceServicer):
+class PredictionService(_Service):
     """Predict, Classify, Regress, MultiInference, GetModelMetadata."""
 
     async def Predict(self, request, context):  # noqa: N802 - gRPC method names
@@ -88,7 +79,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
             outputs = await self.core.predict(
                 served, signature_name, inputs, list(request.output_filter)
             )
-            response = predict_pb2.PredictResponse()
+            response = wire.PredictResponse()
             response.model_spec.name = name
             response.model_spec.version.value = served.version
             response.model_spec.signature_name = signature_name or "serving_default"
@@ -105,7 +96,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
             served = self.core.resolve(name, version, label)
             examples, ctx = read_examples(request.input)
             rows = await self.core.classify(served, signature_name, examples, ctx)
-            response = classification_pb2.ClassificationResponse()
+            response = wire.ClassificationResponse()
             response.model_spec.name = name
             response.model_spec.version.value = served.version
             response.model_spec.signature_name = signature_name or "serving_default"
@@ -121,7 +112,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
             served = self.core.resolve(name, version, label)
             examples, ctx = read_examples(request.input)
             values = await self.core.regress(served, signature_name, examples, ctx)
-            response = regression_pb2.RegressionResponse()
+            response = wire.RegressionResponse()
             response.model_spec.name = name
             response.model_spec.version.value = served.version
             response.model_spec.signature_name = signature_name or "serving_default"
@@ -149,7 +140,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
             ]
             examples, ctx = read_examples(request.input)
             outcomes = await self.core.multi_inference(served, tasks, examples, ctx)
-            response = inference_pb2.MultiInferenceResponse()
+            response = wire.MultiInferenceResponse()
             for task, outcome in zip(tasks, outcomes, strict=True):
                 result = response.results.add()
                 result.model_spec.name = name
@@ -177,7 +168,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
                 if field not in ("signature_def", "served_file"):  # served_file: ours
                     raise InvalidArgument(f"Metadata field {field} is not supported")
             served = self.core.resolve(name, version, label)
-            response = get_model_metadata_pb2.GetModelMetadataResponse()
+            response = wire.GetModelMetadataResponse()
             response.model_spec.name = name
             response.model_spec.version.value = served.version
             if "signature_def" in fields:
@@ -193,14 +184,14 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
         return await self._guard(context, "", "", run)
 
 
-class ModelService(_Service, model_service_pb2_grpc.ModelServiceServicer):
+class ModelService(_Service):
     """GetModelStatus and HandleReloadConfigRequest."""
 
     async def GetModelStatus(self, request, context):  # noqa: N802
         """Every version's state, newest first (labels ignored)."""
         async def run():
             name, version, _, _ = model_spec(request)
-            response = get_model_status_pb2.GetModelStatusResponse()
+            response = wire.GetModelStatusResponse()
             for status in self.core.status(name, version):
                 entry = response.model_version_status.add()
                 entry.version = status.version
@@ -226,7 +217,7 @@ class ModelService(_Service, model_service_pb2_grpc.ModelServiceServicer):
             before = self.core.metrics.registry.counter_totals(names)
             await self.core.reload(configs)
             after = self.core.metrics.registry.counter_totals(names)
-            response = model_management_pb2.ReloadConfigResponse()
+            response = wire.ReloadConfigResponse()
             for name, value in after.items():
                 response.metric.add(name=name, int64_value_increase=value - before[name])
             return response

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from serving.errors import InvalidArgument
+from serving.platforms import PLATFORMS as PLATFORM_REGISTRY
+from serving.platforms import platform_names
 
 __all__ = [
     "PLATFORMS",
@@ -33,10 +35,10 @@ __all__ = [
     "validate_config_list",
 ]
 
-PLATFORMS = ("tensorflow", "onnx", "tflite")
+PLATFORMS = platform_names()
 # ``model_platform: "tflite:int8"`` serves model_int8.tflite (TF Serving's ModelConfig proto has
 # no free per-model field, so the TFLite variant rides on the platform string)
-TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8")
+TFLITE_VARIANTS = PLATFORM_REGISTRY["tflite"].variants
 _URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
@@ -184,9 +186,10 @@ def model_configs_from_proto(
 def parse_model_config_text(text: str, base_dir: Path | None = None) -> list[ModelConfig]:
     """Parse a text-format ``ModelServerConfig``; only ``model_config_list`` is supported."""
     from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
 
-    proto = model_server_config_pb2.ModelServerConfig()
+    from common import wire
+
+    proto = wire.ModelServerConfig()
     try:
         text_format.Parse(text, proto)
     except text_format.ParseError as exc:

@@ -26,6 +26,8 @@ from typing import Any
 
 from absl import flags as absl_flags
 
+from serving.platforms import PLATFORMS
+
 __all__ = [
     "ServerOptions",
     "parse_flags",
@@ -274,9 +276,9 @@ def parse_flags(argv: typing.Sequence[str]) -> ServerOptions:
 
 
 def _check(options: ServerOptions) -> None:
-    if options.model_platform not in ("tensorflow", "onnx", "tflite"):
+    if options.model_platform not in PLATFORMS:
         raise FlagError(
-            f"--model_platform={options.model_platform}: accepted: tensorflow, onnx, tflite"
+            f"--model_platform={options.model_platform}: accepted: {', '.join(PLATFORMS)}"
         )
     if options.tflite_variant not in ("float32", "float16", "dynamic", "int8"):
         raise FlagError(

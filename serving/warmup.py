@@ -88,7 +88,7 @@ def run_warmup(backend: Backend, version_dir: Path, iterations: int = 1) -> int:
     path = Path(version_dir) / WARMUP_FILE
     if not path.is_file():
         return 0
-    from tensorflow_serving.apis import prediction_log_pb2
+    from common import wire
 
     count = 0
     for record in read_tfrecords(path):
@@ -97,7 +97,7 @@ def run_warmup(backend: Backend, version_dir: Path, iterations: int = 1) -> int:
             raise InvalidArgument(
                 f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {path}"
             )
-        entry = prediction_log_pb2.PredictionLog()
+        entry = wire.PredictionLog()
         try:
             entry.ParseFromString(record)
         except Exception:  # protobuf DecodeError

@@ -3,3 +3,7 @@
 `trainer` imports none of `exporter`, `serving` or `clients`; its product is a run directory
 (see docs/contracts.md).
 """
+
+from common.extras import require
+
+require("train", "the trainer package")

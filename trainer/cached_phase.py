@@ -90,7 +90,7 @@ def train_cached(session: Any, model: Any, plan: Any, head: Any | None = None) -
     log.info("phase 1: epochs %d..%d on cached %d-d features (%s), %d steps each",
              st.epochs_done + 1, cfg.epochs, split.feature_dim,
              "cache hit" if train.hit and val.hit else "extracted", session.steps)
-    from trainer.phases import recorder_callbacks
+    from trainer.callbacks import recorder_callbacks
 
     head.fit(train_ds, epochs=cfg.epochs, initial_epoch=st.epochs_done,
              steps_per_epoch=math.ceil(len(data.train) / cfg.batch_size),

@@ -114,3 +114,14 @@ class RunRecorder(keras.callbacks.Callback):
 
         transplant_head(self.model, self.full_model)
         return self.full_model
+
+
+def recorder_callbacks(session: Any, phase: int, full_model: Any | None = None) -> list[Any]:
+    """The run recorder (history, best, checkpoint) and, if asked, TensorBoard, for a
+    ``trainer.phases.Session``."""
+    callbacks: list[Any] = [RunRecorder(session.paths, session.state,
+                                        session.config.early_stopping, session.epoch_hook,
+                                        phase=phase, full_model=full_model)]
+    if session.config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(session.paths.tensorboard)))
+    return callbacks

@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from trainer.backbones import BACKBONE_NAME, BackboneSpec
+from trainer.backbone_spec import BACKBONE_NAME, BackboneSpec
 from trainer.errors import ModelError
 
 __all__ = ["HUB_PREFIX", "is_hub", "hub_spec", "keras_name", "resolve_hub",

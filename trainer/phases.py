@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer.callbacks import RunRecorder, RunState
+from trainer.callbacks import RunState, recorder_callbacks
 from trainer.config import FitConfig
 from trainer.errors import ModelError
 from trainer.inputs import FitData
@@ -110,18 +110,6 @@ def image_datasets(session: Session, augment: list[str]) -> tuple[Any, Any]:
     batches = math.ceil(len(data.val) / cfg.batch_size)
     val = val.apply(tf.data.experimental.assert_cardinality(batches))
     return one_hot(train, classes), one_hot(val, classes)
-
-
-def recorder_callbacks(session: Session, phase: int, full_model: Any | None = None) -> list[Any]:
-    """The run recorder (history, best, checkpoint) and, if asked, TensorBoard."""
-    callbacks: list[Any] = [RunRecorder(session.paths, session.state,
-                                        session.config.early_stopping, session.epoch_hook,
-                                        phase=phase, full_model=full_model)]
-    if session.config.tensorboard:
-        import keras
-
-        callbacks.append(keras.callbacks.TensorBoard(str(session.paths.tensorboard)))
-    return callbacks
 
 
 def _train_on_images(session: Session, model: Any, phase: int, augment: list[str],

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from common.run_contract import ModelCard
 from trainer.atomic import remove_stale_temps, savez, write_json, write_text
 from trainer.data import ImageSet, read_images
 from trainer.errors import TrainerError
@@ -113,22 +114,8 @@ def prepare_run_dir(out: str | Path, *, overwrite: bool, resume: bool) -> RunPat
 
 def model_card(backbone: str, image_size: int, preprocessing: str,
                labels: Sequence[str]) -> dict[str, Any]:
-    """The ``model.json`` content (schema: docs/contracts.md)."""
-    return {
-        "format_version": 1,
-        "model_file": "model.keras",
-        "backbone": backbone,
-        "image_size": int(image_size),
-        "input_name": "image",
-        "input_dtype": "float32",
-        "input_range": [0, 255],
-        "color_order": "RGB",
-        "resize": {"method": "bilinear", "half_pixel_centers": True, "antialias": False},
-        "preprocessing": preprocessing,
-        "num_classes": len(labels),
-        "labels": list(labels),
-        "output": "probabilities",
-    }
+    """The ``model.json`` content (``common.run_contract.ModelCard``, docs/contracts.md)."""
+    return ModelCard.for_run(backbone, image_size, preprocessing, labels).to_json_dict()
 
 
 def write_model_json(paths: RunPaths, backbone: str, image_size: int, preprocessing: str,

@@ -6,16 +6,15 @@ backend loads a model.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from serving.backends.base import Backend
-from serving.backends.onnx_backend import OnnxBackend
-from serving.backends.savedmodel import SavedModelBackend
-from serving.backends.tflite_backend import TFLiteBackend
 from serving.cpu_threads import RuntimeThreads
 from serving.errors import InvalidArgument
+from serving.platforms import PLATFORMS, unknown_platform_message
 
 __all__ = [
     "BACKENDS",
@@ -27,10 +26,14 @@ __all__ = [
     "runtime_platform",
 ]
 
+
+def _backend_class(spec: str) -> type[Backend]:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 BACKENDS: dict[str, type[Backend]] = {
-    "tensorflow": SavedModelBackend,
-    "onnx": OnnxBackend,
-    "tflite": TFLiteBackend,
+    name: _backend_class(p.backend) for name, p in PLATFORMS.items()
 }
 
 
@@ -83,14 +86,12 @@ def create_backend(
     try:
         cls = BACKENDS[base]
     except KeyError:
-        raise InvalidArgument(
-            f"unknown model_platform {platform!r}; accepted: {', '.join(BACKENDS)}"
-        ) from None
-    if variant and cls is not TFLiteBackend:
-        raise InvalidArgument(f"model_platform {platform!r}: only tflite has variants")
+        raise InvalidArgument(unknown_platform_message(platform)) from None
+    if variant and variant not in PLATFORMS[base].variants:
+        raise InvalidArgument(f"model_platform {platform!r}: {base} has no variant {variant!r}")
     if variant:
-        backend = TFLiteBackend(variant)
-    elif saved_model_tags is not None and issubclass(cls, SavedModelBackend):
+        backend = cls(variant)
+    elif saved_model_tags is not None and base == "tensorflow":  # MetaGraph tags: SavedModels
         backend = cls(tuple(saved_model_tags))
     else:
         backend = cls()

@@ -127,11 +127,12 @@ def decode_images(encoded: np.ndarray, size: int) -> np.ndarray:
 def encoded_from_examples(serialized: np.ndarray, feature: str = "image/encoded") -> np.ndarray:
     """Pull the single bytes value of ``feature`` out of each serialized tf.Example."""
     from google.protobuf.message import DecodeError
-    from tensorflow.core.example import example_pb2
+
+    from common import wire
 
     values = []
     for item in serialized.reshape(-1):
-        example = example_pb2.Example()
+        example = wire.Example()
         try:
             example.ParseFromString(bytes(item))
         except DecodeError:

@@ -41,7 +41,8 @@ def read_signature_defs(version_dir: Path, tags: Sequence[str] = ("serve",)) -> 
     from google.protobuf import text_format
     from google.protobuf.message import DecodeError
     from tensorflow.core.protobuf import saved_model_pb2
-    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    from common import wire
 
     saved_model = saved_model_pb2.SavedModel()
     pb, pbtxt = version_dir / "saved_model.pb", version_dir / "saved_model.pbtxt"
@@ -59,9 +60,9 @@ def read_signature_defs(version_dir: Path, tags: Sequence[str] = ("serve",)) -> 
         raise ServingError(f"Can't parse saved_model.pb as proto: {exc}", Code.DATA_LOSS) from None
     for meta_graph in saved_model.meta_graphs:
         if set(tags) <= set(meta_graph.meta_info_def.tags):
-            result = get_model_metadata_pb2.SignatureDefMap()
+            result = wire.SignatureDefMap()  # TensorFlow's SignatureDef, re-read in our schema
             for key, value in meta_graph.signature_def.items():
-                result.signature_def[key].CopyFrom(value)
+                result.signature_def[key].ParseFromString(value.SerializeToString())
             return result
     raise FailedPrecondition(
         f"Could not find meta graph def matching supplied tags: {{ {' '.join(tags)} }}"

@@ -79,9 +79,9 @@ def signature_def_map(
     with_init_op: bool = True,
 ) -> Any:
     """Build a ``tensorflow.serving.SignatureDefMap`` from (inputs, outputs) specs."""
-    from tensorflow_serving.apis import get_model_metadata_pb2
+    from common import wire
 
-    result = get_model_metadata_pb2.SignatureDefMap()
+    result = wire.SignatureDefMap()
     for name, (inputs, outputs) in signatures.items():
         signature_def = result.signature_def[name]
         signature_def.method_name = CLASSIFY_METHOD if name == "classify" else PREDICT_METHOD

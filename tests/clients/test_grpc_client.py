@@ -90,34 +90,3 @@ def test_server_down(monkeypatch) -> None:
     c = GrpcClient(f"127.0.0.1:{port}", "toy", retries=1, timeout=2.0)
     with pytest.raises(ServerUnavailable):
         c.status()
-
-
-def test_wire_protos_are_the_official_descriptors() -> None:
-    from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2
-
-    from clients.wire_protos import load_messages
-
-    m = load_messages()
-    assert m.PredictRequest.DESCRIPTOR.file.serialized_pb == predict_pb2.DESCRIPTOR.serialized_pb
-    assert (m.SignatureDefMap.DESCRIPTOR.file.serialized_pb
-            == get_model_metadata_pb2.DESCRIPTOR.serialized_pb)
-    ours = m.PredictRequest()
-    ours.model_spec.name = "toy"
-    ours.model_spec.version.value = 7
-    ours.inputs["image"].tensor_content = b"\x00\x01"
-    theirs = predict_pb2.PredictRequest.FromString(ours.SerializeToString())
-    assert theirs.model_spec.version.value == 7
-    assert theirs.SerializeToString() == ours.SerializeToString()
-
-
-def test_falls_back_to_official_modules(grpc_server, images, monkeypatch) -> None:
-    from clients import grpc_client
-    from clients.wire_protos import ProtoLoadError
-
-    def broken():
-        raise ProtoLoadError("simulated layout change")
-
-    monkeypatch.setattr(grpc_client, "load_messages", broken)
-    c = GrpcClient(grpc_server.target, "toy")
-    assert c._msg.PredictRequest.__module__.startswith("tensorflow_serving")
-    assert len(c.predict(images[:2])) == 2

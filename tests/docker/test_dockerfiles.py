@@ -98,8 +98,8 @@ def test_server_image_installs_the_project_with_constraints() -> None:
     assert _one(instructions, "FROM").args == "python:3.11-slim"
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert pyproject["project"]["requires-python"].startswith(">=3.11")
-    assert pyproject["project"]["scripts"]["serving"] == "serving.cli:main"
-    assert any("pip install -c constraints.txt ." in i.args
+    assert pyproject["project"]["scripts"]["serving"] == "common.entry:serving"
+    assert any("pip install -c constraints.txt '.[serve]'" in i.args
                for i in instructions if i.keyword == "RUN")
 
 

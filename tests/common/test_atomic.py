@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainer.atomic import savez, write_json, write_text, write_with
+from common.atomic import write_json, write_text, write_with
+from trainer.atomic import savez
 
 
 def test_write_then_replace(tmp_path: Path) -> None:
@@ -48,7 +49,7 @@ def test_written_files_get_the_umask_mode_not_mkstemps_0600(tmp_path: Path) -> N
     import os
     import stat
 
-    import trainer.atomic as atomic
+    import common.atomic as atomic
 
     mask = os.umask(0o022)
     try:
