@@ -12,12 +12,12 @@ import pytest
 from serving.backends import (
     BACKENDS,
     BackendOptions,
-    TFLiteBackend,
     backend_for_version,
     runtime_platform,
 )
 from serving.backends.base import Backend
 from serving.backends.savedmodel import SavedModelBackend
+from serving.backends.tflite_backend import TFLiteBackend
 from serving.errors import Code
 from serving.manager import ModelManager
 from serving.model_config import ModelConfig
