@@ -57,6 +57,10 @@ class RunPaths:
         return self.root / "metrics.json"
 
     @property
+    def test_split(self) -> Path:
+        return self.root / "test_split.npz"
+
+    @property
     def labels(self) -> Path:
         return self.root / "labels.txt"
 
