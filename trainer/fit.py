@@ -160,7 +160,13 @@ def _train(config: FitConfig, resume: bool, verbose: int,
         write_labels(paths, data.labels)
         save_test_split(paths, data)
         write_samples(paths, data.train, data.val, size, config.seed)
-    write_model_json(paths, config.backbone, size, describe(spec.preprocessing), data.labels)
+    hub_modules = []
+    if is_hub(config.backbone):
+        from trainer.hub import resolve_hub
+
+        hub_modules = [str(resolve_hub(config.backbone))]
+    write_model_json(paths, config.backbone, size, describe(spec.preprocessing), data.labels,
+                     hub_modules)
     session = Session(config, data, paths, state, size, steps, xla, strategy, verbose,
                       epoch_hook, multi_worker=bool(role))
     run_phases(session, model, plan, head)

@@ -116,9 +116,11 @@ def prepare_run_dir(out: str | Path, *, overwrite: bool, resume: bool) -> RunPat
 
 
 def model_card(backbone: str, image_size: int, preprocessing: str,
-               labels: Sequence[str]) -> dict[str, Any]:
-    """The ``model.json`` content (schema: docs/contracts.md)."""
-    return {
+               labels: Sequence[str], hub_modules: Sequence[str] = ()) -> dict[str, Any]:
+    """The ``model.json`` content (schema: docs/contracts.md). ``hub_modules``: the local
+    SavedModel directories a ``hub:`` backbone's TFSMLayer loads (the only SavedModels a
+    consumer should trust when it loads ``model.keras`` with safe mode off)."""
+    card = {
         "format_version": 1,
         "model_file": "model.keras",
         "backbone": backbone,
@@ -133,12 +135,16 @@ def model_card(backbone: str, image_size: int, preprocessing: str,
         "labels": list(labels),
         "output": "probabilities",
     }
+    if hub_modules:
+        card["hub_modules"] = [str(p) for p in hub_modules]
+    return card
 
 
 def write_model_json(paths: RunPaths, backbone: str, image_size: int, preprocessing: str,
-                     labels: Sequence[str]) -> None:
+                     labels: Sequence[str], hub_modules: Sequence[str] = ()) -> None:
     """Write ``model.json``."""
-    write_json(paths.model_json, model_card(backbone, image_size, preprocessing, labels))
+    write_json(paths.model_json, model_card(backbone, image_size, preprocessing, labels,
+                                            hub_modules))
 
 
 def write_labels(paths: RunPaths, labels: Sequence[str]) -> None:
