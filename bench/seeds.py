@@ -125,9 +125,9 @@ def rows() -> list[Row]:
             "ImageNet MobileNet α0.25 (frozen, cached features, 128 px)",
             "the official held-out 100/class are not here: we hold out 100/class of the 400 "
             "(`--test-split 1000`), so we train on 270 + validate on 30 per class instead of "
-            "400; CIFAR-10 pre-training is CPU-sized (15 epochs on 8,100 images)",
+            "400; CIFAR-10 pre-training is CPU-sized (10 epochs on 8,100 images)",
             [Run(pre, "pre-training: mini_vgg on CIFAR-10 (source of the transfer)",
-                 lambda s: [*_c10(s), *_scratch("mini_vgg"), *s.epochs(15), *s.subset(200)]),
+                 lambda s: [*_c10(s), *_scratch("mini_vgg"), *s.epochs(10), *s.subset(200)]),
              Run("nnc_transfer", "mini_vgg from the CIFAR-10 run, conv1-6 frozen",
                  lambda s: [*_water(s), *_scratch("mini_vgg"), "--init-from", str(s.out / pre),
                             "--freeze", "block3_bn2", *s.epochs(50), *s.subset(100)]),
@@ -330,6 +330,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     known = [r.key for r in rows()]
     p.add_argument("--rows", default=",".join(known), help=f"comma list of: {', '.join(known)}")
+    p.add_argument("--runs", default="", help="only these run keys of the chosen rows "
+                   "(e.g. to run two in parallel)")
     p.add_argument("--quick", action="store_true", help="tiny subsets and epochs (mechanics)")
     p.add_argument("--table-only", action="store_true", help="only rebuild the table")
     p.add_argument("--document", type=Path, default=Path("BENCHMARKS.md"))
@@ -350,6 +352,8 @@ def main() -> None:
         by_key = {row.key: row for row in rows()}
         for key in chosen:  # in the order given
             for run in by_key[key].runs:
+                if args.runs and run.key not in args.runs.split(","):
+                    continue
                 record = run_one(run, settings)
                 tmp = store / f".{run.key}.json.tmp"
                 tmp.write_text(json.dumps(record, indent=1) + "\n")
