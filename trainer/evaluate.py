@@ -106,6 +106,7 @@ def evaluate(target: str | Path, data: str | None, *, out: str | Path | None = N
         ds, data = load_run_test_set(target)
     else:
         ds = load_source(data, label_mode=label_mode, default_split="test")
+        data = ds.source or data  # says which split was scored, e.g. "cifar10:test"
     labels = list(card["labels"]) if card else list(ds.labels)
     if len(labels) != outputs:
         raise ModelError(f"model has {outputs} outputs but {len(labels)} labels")
