@@ -13,6 +13,8 @@ files). Sections and their approximate time on 2 cores:
 5. floor (``serving_floor.py``, ~2 min): what the added latency at c=1 is made of.
 6. wrk (``wrk_agreement.py``, ~3 min): the latency tester against ``wrk``.
 7. soak (``soak.py``, ~11 min): 10 minutes of load, errors and RSS growth.
+8. seeds (``seeds.py``, hours on 2 shared cores): the five seed tutorials reproduced with
+   held-out accuracy (``--only seeds``; ``python bench/seeds.py --rows nnc`` for one row).
 
 Usage (from the repository root, with ``../shared/data`` present)::
 
@@ -43,6 +45,7 @@ STEPS: dict[str, tuple[list[str], Path | None]] = {
     "floor": (["bench/serving_floor.py", RUN], None),
     "wrk": (["bench/wrk_agreement.py", RUN], None),
     "soak": (["bench/soak.py", RUN], None),
+    "seeds": (["bench/seeds.py"], None),  # writes bench/results/seeds.md itself
 }
 MARKER = re.compile(r"(<!-- generated: (\S+) -->\n)(.*?)(<!-- end generated -->)", re.S)
 
