@@ -121,7 +121,8 @@ def rows() -> list[Row]:
             "BatchNorm after every conv, batch 64, 50 epochs: from scratch **57.4 %**, "
             "pre-trained on CIFAR-10 with conv1-6 frozen **60.1 %**",
             "same classes, net (`mini_vgg`: 6 convs + BN), batch 64, 50 epochs, Adam 1e-3; "
-            "`--init-from` a CIFAR-10 run with `--freeze block3_bn2` (= conv1-6); plus the "
+            "`--init-from` a CIFAR-10 run with `--freeze block3_bn2` (= conv1-6, so only the "
+            "head trains, on cached features); plus the "
             "ImageNet MobileNet α0.25 (frozen, cached features, 128 px)",
             "the official held-out 100/class are not here: we hold out 100/class of the 400 "
             "(`--test-split 1000`), so we train on 270 + validate on 30 per class instead of "
@@ -131,6 +132,11 @@ def rows() -> list[Row]:
              Run("nnc_transfer", "mini_vgg from the CIFAR-10 run, conv1-6 frozen",
                  lambda s: [*_water(s), *_scratch("mini_vgg"), "--init-from", str(s.out / pre),
                             "--freeze", "block3_bn2", *s.epochs(50), *s.subset(100)]),
+             Run("nnc_transfer_fc", "same, with a trainable Dense 256 layer before the "
+                 "output (conv1-6 frozen, the FC part trained)",
+                 lambda s: [*_water(s), *_scratch("mini_vgg"), "--init-from", str(s.out / pre),
+                            "--freeze", "block3_bn2", "--dense", "256", "--dropout", "0.5",
+                            *s.epochs(50), *s.subset(100)]),
              Run("nnc_scratch", "mini_vgg from scratch",
                  lambda s: [*_water(s), *_scratch("mini_vgg"), *s.epochs(50), *s.subset(100)]),
 
@@ -303,8 +309,8 @@ def write_table(stored: dict[str, dict[str, Any]], path: Path, quick: bool) -> N
             lines.append(f"| {' | '.join(head)} | {run.label} | {acc} | {wall} | {rss} |")
     finished = sorted(r["finished_utc"] for r in stored.values())
     when = f"{finished[0]} – {finished[-1]}" if finished else "nothing run yet"
-    notes = [f"Measured {when} on 2 CPU cores **shared with 7 other engineers' jobs** (wall "
-             "times are inflated and only comparable within one row)." if finished else "",
+    notes = [f"Runs finished {when}, on 2 CPU cores **shared with 7 other engineers' jobs** "
+             "(wall times are inflated and only comparable within one row)." if finished else "",
              "QUICK MODE: mechanics only, tiny subsets and 1 epoch; these numbers mean "
              "nothing." if quick else "",
              "Every number is the final model (`model.keras`) on a stratified, seeded held-out "
