@@ -63,7 +63,7 @@ def fit(
     test_split: float | None = typer.Option(
         None, help="Hold out a stratified, seeded test split first (fraction < 1, or N "
         "images spread evenly over the classes): never trained on nor used to pick epochs; "
-        "the final model is scored on it (accuracy, 95%% Wilson interval)."),
+        "the final model is scored on it (accuracy, 95% Wilson interval)."),
     test_data: str | None = typer.Option(None, help="Held-out test data (instead of "
                                          "--test-split); same forms as --data."),
     label_mode: str = typer.Option("fine", help="CIFAR-100 labels: fine | coarse (a .npz: "
