@@ -152,6 +152,11 @@ def rows() -> list[Row]:
                  lambda s: [*_water(s), *_scratch("mini_vgg"), "--init-from",
                             str(s.out / (pre + "_cos")), "--freeze", "block3_bn2", "--dense",
                             "256", "--dropout", "0.5", *s.epochs(50), *s.subset(100)]),
+             Run("nnc_transfer_conv14_cos", "from the cosine pre-training, only conv1-4 "
+                 "frozen (conv5-6 and the head train)",
+                 lambda s: [*_water(s), *_scratch("mini_vgg"), "--init-from",
+                            str(s.out / (pre + "_cos")), "--freeze", "block2_bn2",
+                            *s.epochs(50), *s.subset(100)]),
              Run("nnc_scratch", "mini_vgg from scratch",
                  lambda s: [*_water(s), *_scratch("mini_vgg"), *s.epochs(50), *s.subset(100)]),
 
