@@ -15,6 +15,8 @@ files). Sections and their approximate time on 2 cores:
 7. soak (``soak.py``, ~11 min): 10 minutes of load, errors and RSS growth.
 8. peers (``peers/run.py``, ~15 min; first run also installs the peers and the load tools):
    ours vs KServe, PyTriton, MLServer on the same ONNX model under wrk / perf_analyzer / h2load.
+9. seeds (``seeds.py``, hours on 2 shared cores): the five seed tutorials reproduced with
+   held-out accuracy (``--only seeds``; ``python bench/seeds.py --rows nnc`` for one row).
 
 Usage (from the repository root, with ``../shared/data`` present)::
 
@@ -46,6 +48,7 @@ STEPS: dict[str, tuple[list[str], Path | None]] = {
     "wrk": (["bench/wrk_agreement.py", RUN], None),
     "soak": (["bench/soak.py", RUN], None),
     "peers": (["bench/peers/run.py", RUN], None),
+    "seeds": (["bench/seeds.py"], None),  # writes bench/results/seeds.md itself
 }
 MARKER = re.compile(r"(<!-- generated: (\S+) -->\n)(.*?)(<!-- end generated -->)", re.S)
 

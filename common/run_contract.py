@@ -52,6 +52,9 @@ class ModelCard(BaseModel):
     num_classes: int = Field(ge=1)
     labels: tuple[str, ...]
     output: Literal["probabilities"] = "probabilities"
+    # a ``hub:`` backbone: the local SavedModel directories its TFSMLayer loads, the only ones a
+    # consumer should trust when it loads ``model.keras`` with safe mode off (omitted otherwise)
+    hub_modules: tuple[str, ...] | None = None
 
     @field_validator("input_name")
     @classmethod
@@ -69,10 +72,11 @@ class ModelCard(BaseModel):
 
     @classmethod
     def for_run(cls, backbone: str, image_size: int, preprocessing: str,
-                labels: Sequence[str]) -> ModelCard:
+                labels: Sequence[str], hub_modules: Sequence[str] = ()) -> ModelCard:
         """The card the trainer writes for a finished run."""
         return cls(backbone=backbone, image_size=int(image_size), preprocessing=preprocessing,
-                   num_classes=len(labels), labels=tuple(str(x) for x in labels))
+                   num_classes=len(labels), labels=tuple(str(x) for x in labels),
+                   hub_modules=tuple(str(p) for p in hub_modules) or None)
 
     @classmethod
     def parse(cls, data: object, source: str = MODEL_JSON) -> ModelCard:
@@ -96,7 +100,10 @@ class ModelCard(BaseModel):
 
     def to_json_dict(self) -> dict:
         """The JSON object written to ``model.json``."""
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        if data.get("hub_modules") is None:
+            data.pop("hub_modules", None)
+        return data
 
     def write(self, run_dir: str | Path) -> Path:
         """Write ``run_dir/model.json`` atomically."""

@@ -89,12 +89,22 @@ def load_keras_model(run: RunInfo, trust_model: bool = False) -> Any:
     By default with ``safe_mode=True``: a model holding Python code (a ``Lambda`` layer, a
     pickled function) is refused with a one-line ``RunDirError`` naming ``--trust-model``.
     ``trust_model`` loads with ``safe_mode=False``, which runs that code: only for models
-    from a trusted source.
+    from a trusted source. A TF-Hub run (``model.json`` ``backbone`` ``hub:...`` or
+    ``hub_modules``) loads through :func:`exporter.hub_load.load_hub_model`: its TFSMLayer
+    may load only the SavedModels ``model.json`` lists, and no Python code is allowed.
     """
     import keras
 
+    from exporter.hub_load import is_hub_run, load_hub_model
+
     try:
-        model = keras.saving.load_model(run.model_path, safe_mode=not trust_model, compile=False)
+        if is_hub_run(run.meta) and not trust_model:
+            model = load_hub_model(run.model_path, run.meta)
+        else:
+            model = keras.saving.load_model(run.model_path, safe_mode=not trust_model,
+                                            compile=False)
+    except RunDirError:
+        raise
     except Exception as exc:  # Keras raises many types; the user needs one line
         text = str(exc).strip()
         if not trust_model and "safe_mode" in text:

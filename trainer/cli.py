@@ -53,12 +53,21 @@ def _user_errors(debug: bool, quiet: bool = False) -> Iterator[None]:
 
 @app.command()
 def fit(
-    data: str = typer.Option(..., help="cifar10 | cifar100 | file.npz | image folder | "
-                             "cifar-10-batches-py / cifar-100-python directory"),
+    data: str = typer.Option(..., help="cifar10[:train|:test] | cifar100[:train|:test] | "
+                             "file.npz | image folder | cifar-10-batches-py / "
+                             "cifar-100-python directory[:train|:test] (default split: "
+                             "train)"),
     out: Path = typer.Option(..., help="Run directory to create (runs/NAME)."),
     val_data: str | None = typer.Option(None, help="Validation data (else --val-split)."),
     val_split: float = typer.Option(0.1, help="Stratified validation fraction."),
-    label_mode: str = typer.Option("fine", help="CIFAR-100 labels: fine | coarse."),
+    test_split: float | None = typer.Option(
+        None, help="Hold out a stratified, seeded test split first (fraction < 1, or N "
+        "images spread evenly over the classes): never trained on nor used to pick epochs; "
+        "the final model is scored on it (accuracy, 95% Wilson interval)."),
+    test_data: str | None = typer.Option(None, help="Held-out test data (instead of "
+                                         "--test-split); same forms as --data."),
+    label_mode: str = typer.Option("fine", help="CIFAR-100 labels: fine | coarse (a .npz: "
+                                   "y_coarse, names from coarse_labels.txt)."),
     classes: str | None = typer.Option(None, help="Class subset a,b,c (names or indices)."),
     train_size: int | None = typer.Option(None, help="Class-balanced training subset size."),
     augment: str | None = typer.Option(None, help="Augmentations: flip,crop."),
@@ -120,6 +129,7 @@ def fit(
         else:
             config = make_config(
                 data=data, out=str(out), val_data=val_data, val_split=val_split,
+                test_split=test_split, test_data=test_data,
                 label_mode=label_mode, classes=_split(classes) or None, train_size=train_size,
                 augment=_split(augment), seed=seed, backbone=backbone, weights=weights,
                 alpha=alpha, image_size=image_size, pooling=pooling, dense=dense,
@@ -142,6 +152,11 @@ def fit(
                    f"(epoch {m['best_epoch']})")
         typer.echo(f"params: {m['trainable_params']:,} trainable of {m['total_params']:,}; "
                    f"{m['train_time_s']:.1f} s, {m['images_per_s']} images/s")
+        if "test" in m:
+            t = m["test"]
+            typer.echo(f"held-out test accuracy (final model): {t['accuracy']:.4f} on "
+                       f"{t['num_images']} images, 95% CI [{t['ci95'][0]:.4f}, "
+                       f"{t['ci95'][1]:.4f}] ({t['source']})")
         if m["skipped_images"]:
             typer.echo(f"skipped {m['skipped_images']} unreadable images")
 
@@ -149,18 +164,25 @@ def fit(
 @app.command()
 def evaluate(
     target: Path = typer.Argument(..., help="Run directory or .keras model file."),
-    data: str = typer.Option(..., help="Labelled data (same forms as fit --data)."),
+    data: str | None = typer.Option(None, help="Labelled data (same forms as fit --data; "
+                                    "cifar10 / cifar100 mean their test split, "
+                                    "NAME:train asks for the training split)."),
+    test_split: bool = typer.Option(False, "--test-split", help="Re-score exactly the "
+                                    "held-out test images the run kept apart (fit "
+                                    "--test-split / --test-data) instead of --data."),
     out: Path | None = typer.Option(None, help="Output directory (default: beside model)."),
     batch_size: int = typer.Option(64, help="Batch size."),
     label_mode: str = typer.Option("fine", help="CIFAR-100 labels: fine | coarse."),
     debug: bool = DEBUG,
 ) -> None:
-    """Top-1/top-5 and per-class accuracy, confusion matrix (PNG + JSON)."""
+    """Top-1/top-5 and per-class accuracy (95% Wilson interval), confusion matrix."""
     with _user_errors(debug):
         from trainer.evaluate import evaluate as run_evaluate
 
-        r = run_evaluate(target, data, out=out, batch_size=batch_size, label_mode=label_mode)
-        typer.echo(f"{r.num_images} images  top-1 {r.top1:.4f}  top-{r.top_k} {r.top5:.4f}")
+        r = run_evaluate(target, data, out=out, batch_size=batch_size, label_mode=label_mode,
+                         test_split=test_split)
+        typer.echo(f"{r.num_images} images ({r.data})  top-1 {r.top1:.4f} (95% CI "
+                   f"[{r.ci95[0]:.4f}, {r.ci95[1]:.4f}])  top-{r.top_k} {r.top5:.4f}")
         width = max(len(label) for label in r.labels)
         for label, acc in r.per_class.items():
             shown = "-" if acc is None else f"{acc:.4f}"

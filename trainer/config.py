@@ -23,6 +23,8 @@ class FitConfig(BaseModel):
     out: str
     val_data: str | None = None
     val_split: float = 0.1
+    test_split: float | None = None  # held-out test images: fraction < 1 or a count N >= 1
+    test_data: str | None = None  # held-out test source (instead of --test-split)
     label_mode: Literal["fine", "coarse"] = "fine"
     classes: list[str] | None = None
     train_size: int | None = None
@@ -119,6 +121,31 @@ class FitConfig(BaseModel):
         if v is not None and v < 1:
             raise ValueError(f"must be >= 1, got {v}")
         return v
+
+    @field_validator("test_split")
+    @classmethod
+    def _test_split(cls, v: float | None) -> float | None:
+        if v is not None and not (0.0 < v < 1.0 or (v >= 1 and float(v).is_integer())):
+            raise ValueError(f"must be a fraction in (0, 1) or a whole number of images "
+                             f"N >= 1, got {v:g}")
+        return v
+
+    @model_validator(mode="after")
+    def _distinct_sources(self) -> FitConfig:
+        """Validation and test images must not be the training images."""
+        from trainer.data.sources import same_source
+
+        if self.test_split is not None and self.test_data is not None:
+            raise ValueError("give --test-split or --test-data, not both")
+        for flag, other in (("--val-data", self.val_data), ("--test-data", self.test_data)):
+            if other is not None and same_source(other, self.data):
+                raise ValueError(f"{flag} {other} is the training data ({self.data}); give "
+                                 "other images, or a split (--val-split / --test-split)")
+        if (self.val_data is not None and self.test_data is not None
+                and same_source(self.val_data, self.test_data)):
+            raise ValueError(f"--test-data {self.test_data} is the validation data: held-out "
+                             "test images must not be used to choose epochs")
+        return self
 
     @model_validator(mode="after")
     def _needs_validation(self) -> FitConfig:

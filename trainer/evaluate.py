@@ -35,11 +35,13 @@ class EvalResult:
     confusion: np.ndarray
     labels: list[str]
     files: list[str] = field(default_factory=list)
+    ci95: tuple[float, float] = (float("nan"), float("nan"))
 
     def to_json(self) -> dict[str, Any]:
         """The ``eval_metrics.json`` content."""
         return {"model": self.model, "data": self.data, "num_images": self.num_images,
-                "top1_accuracy": self.top1, "top5_accuracy": self.top5, "top_k": self.top_k,
+                "top1_accuracy": self.top1, "top1_ci95": list(self.ci95),
+                "ci_method": "wilson", "top5_accuracy": self.top5, "top_k": self.top_k,
                 "per_class_accuracy": self.per_class}
 
 
@@ -73,11 +75,17 @@ def _align(ds: ImageSet, labels: list[str]) -> ImageSet:
         raise
 
 
-def evaluate(target: str | Path, data: str, *, out: str | Path | None = None,
-             batch_size: int = 64, label_mode: str = "fine") -> EvalResult:
-    """Evaluate the model at ``target`` on ``data`` (any ``--data`` source); write
-    ``eval_metrics.json``, ``eval_confusion_matrix.json`` and ``eval_confusion_matrix.png``
-    beside the model, or into ``out``."""
+def evaluate(target: str | Path, data: str | None, *, out: str | Path | None = None,
+             batch_size: int = 64, label_mode: str = "fine",
+             test_split: bool = False) -> EvalResult:
+    """Evaluate the model at ``target`` on ``data`` (any ``--data`` source; a named data set
+    without ``:train``/``:test`` means its *test* split), or with ``test_split`` on exactly
+    the held-out test images the run ``target`` kept apart (``--test-split``/``--test-data``);
+    write ``eval_metrics.json``, ``eval_confusion_matrix.json`` and
+    ``eval_confusion_matrix.png`` beside the model, or into ``out``."""
+    if (data is None) == (not test_split):
+        raise DataError("give --data SOURCE or --test-split (the run's held-out images), "
+                        "exactly one")
     from trainer.data import load_source, make_dataset
     from trainer.hub import load_trainer_model
     from trainer.plots import plot_confusion
@@ -92,7 +100,13 @@ def evaluate(target: str | Path, data: str, *, out: str | Path | None = None,
         raise ModelError(f"cannot load {model_path}: {str(exc).splitlines()[0][:200]}") from exc
     outputs = int(model.outputs[0].shape[-1])
     size = int(card["image_size"]) if card else int(model.inputs[0].shape[1])
-    ds = load_source(data, label_mode=label_mode)
+    if test_split:
+        from trainer.heldout import load_run_test_set
+
+        ds, data = load_run_test_set(target)
+    else:
+        ds = load_source(data, label_mode=label_mode, default_split="test")
+        data = ds.source or data  # says which split was scored, e.g. "cifar10:test"
     labels = list(card["labels"]) if card else list(ds.labels)
     if len(labels) != outputs:
         raise ModelError(f"model has {outputs} outputs but {len(labels)} labels")
@@ -100,11 +114,14 @@ def evaluate(target: str | Path, data: str, *, out: str | Path | None = None,
     probs, y = predict_probs(model, make_dataset(ds, image_size=size, batch_size=batch_size,
                                                  training=False))
     cm = confusion_matrix(y, probs.argmax(axis=1), len(labels))
+    from trainer.metrics import wilson_interval
+
     result = EvalResult(
         model=str(model_path), data=data, num_images=int(len(y)),
         top1=top_k_accuracy(probs, y, 1), top5=top_k_accuracy(probs, y, 5),
         top_k=min(5, len(labels)), per_class=per_class_accuracy(cm, labels), confusion=cm,
-        labels=labels)
+        labels=labels,
+        ci95=wilson_interval(int(np.trace(cm)), int(len(y))))
     out_dir = Path(out) if out is not None else model_path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [out_dir / "eval_metrics.json", out_dir / "eval_confusion_matrix.json",
@@ -112,6 +129,6 @@ def evaluate(target: str | Path, data: str, *, out: str | Path | None = None,
     write_json(files[0], result.to_json())
     write_json(files[1], {"labels": labels, "matrix": cm.tolist(),
                           "rows": "true class", "columns": "predicted class"})
-    plot_confusion(cm, labels, files[2], f"confusion matrix: {Path(data).name}")
+    plot_confusion(cm, labels, files[2], f"confusion matrix: {ds.source or data}"[:80])
     result.files = [str(f) for f in files]
     return result

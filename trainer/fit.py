@@ -126,6 +126,7 @@ def _train(config: FitConfig, resume: bool, verbose: int,
            resolved: tuple[Any, int, str, bool]) -> FitResult:
     from trainer.callbacks import RunState
     from trainer.checkpoint import STATE_FILE
+    from trainer.heldout import check_test_split, save_test_split
     from trainer.phases import PhasePlan, Session, image_datasets, plan_phases, run_phases
     from trainer.preprocessing import describe
     from trainer.report import finish_run
@@ -145,6 +146,7 @@ def _train(config: FitConfig, resume: bool, verbose: int,
         state = RunState.from_dict(saved)
         plan = PhasePlan(state.checkpoint == "head", [] if config.fine_tune_epochs
                          else list(config.augment), _cache_dir(config))
+        check_test_split(paths, data)
         write_text(paths.config, dump_config(config))  # --epochs may have changed
     else:
         with strategy.scope():
@@ -156,8 +158,15 @@ def _train(config: FitConfig, resume: bool, verbose: int,
         paths = prepare_run_dir(config.out, overwrite=config.overwrite, resume=False)
         write_text(paths.config, dump_config(config))
         write_labels(paths, data.labels)
+        save_test_split(paths, data)
         write_samples(paths, data.train, data.val, size, config.seed)
-    write_model_json(paths, config.backbone, size, describe(spec.preprocessing), data.labels)
+    hub_modules = []
+    if is_hub(config.backbone):
+        from trainer.hub import resolve_hub
+
+        hub_modules = [str(resolve_hub(config.backbone))]
+    write_model_json(paths, config.backbone, size, describe(spec.preprocessing), data.labels,
+                     hub_modules)
     session = Session(config, data, paths, state, size, steps, xla, strategy, verbose,
                       epoch_hook, multi_worker=bool(role))
     run_phases(session, model, plan, head)
@@ -166,7 +175,15 @@ def _train(config: FitConfig, resume: bool, verbose: int,
 
         log.info("multi-worker %s: final weights sha256 %s", role, model_digest(model))
     _, val_ds = image_datasets(session, [])
-    metrics = finish_run(model, paths, data, val_ds, state, precision=precision, xla=xla)
+    test = None
+    if data.test is not None:
+        from trainer.data import make_dataset
+        from trainer.heldout import describe_test
+
+        test = (make_dataset(data.test, image_size=size, batch_size=config.batch_size,
+                             training=False), describe_test(config))
+    metrics = finish_run(model, paths, data, val_ds, state, precision=precision, xla=xla,
+                         test=test)
     return FitResult(run_dir=paths.root, metrics=metrics)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["top_k_accuracy", "confusion_matrix", "per_class_accuracy"]
+__all__ = ["top_k_accuracy", "confusion_matrix", "per_class_accuracy", "wilson_interval"]
 
 
 def top_k_accuracy(probs: np.ndarray, y: np.ndarray, k: int) -> float:
@@ -32,3 +32,15 @@ def per_class_accuracy(cm: np.ndarray, labels: list[str]) -> dict[str, float | N
         label: (float(cm[i, i] / totals[i]) if totals[i] else None)
         for i, label in enumerate(labels)
     }
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``correct / n`` (95 % for the default ``z``);
+    ``(nan, nan)`` for ``n == 0``."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    p = correct / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))

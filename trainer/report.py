@@ -29,9 +29,11 @@ def predict_probs(model: Any, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def finish_run(model: Any, paths: RunPaths, data: FitData, val_ds: Any, state: RunState, *,
-               precision: str, xla: bool) -> dict[str, Any]:
-    """Save ``model.keras``, evaluate on validation, write ``metrics.json`` and the plots;
-    return the metrics."""
+               precision: str, xla: bool, test: tuple[Any, str] | None = None
+               ) -> dict[str, Any]:
+    """Save ``model.keras``, evaluate on validation (and on the held-out ``test`` dataset,
+    ``(dataset, description)``: the final model, never used for training or choosing
+    epochs), write ``metrics.json`` and the plots; return the metrics."""
     save_keras(model, paths.model)
     probs, y = predict_probs(model, val_ds)
     labels = data.labels
@@ -75,6 +77,11 @@ def finish_run(model: Any, paths: RunPaths, data: FitData, val_ds: Any, state: R
 
         metrics["feature_cache"] = with_speedup(state.feature_cache, state.history,
                                                 len(data.train))
+    if test is not None:
+        from trainer.heldout import score_test
+
+        test_probs, test_y = predict_probs(model, test[0])
+        metrics["test"] = score_test(test_probs, test_y, test[1])
     if state.history:
         plot_curves(state.history, "loss", paths.loss_png)
         plot_curves(state.history, "accuracy", paths.accuracy_png)

@@ -58,6 +58,10 @@ class RunPaths:
         return self.root / "metrics.json"
 
     @property
+    def test_split(self) -> Path:
+        return self.root / "test_split.npz"
+
+    @property
     def labels(self) -> Path:
         return self.root / "labels.txt"
 
@@ -113,15 +117,18 @@ def prepare_run_dir(out: str | Path, *, overwrite: bool, resume: bool) -> RunPat
 
 
 def model_card(backbone: str, image_size: int, preprocessing: str,
-               labels: Sequence[str]) -> dict[str, Any]:
-    """The ``model.json`` content (``common.run_contract.ModelCard``, docs/contracts.md)."""
-    return ModelCard.for_run(backbone, image_size, preprocessing, labels).to_json_dict()
+               labels: Sequence[str], hub_modules: Sequence[str] = ()) -> dict[str, Any]:
+    """The ``model.json`` content (``common.run_contract.ModelCard``, docs/contracts.md).
+    ``hub_modules``: the local SavedModel directories a ``hub:`` backbone's TFSMLayer loads."""
+    return ModelCard.for_run(backbone, image_size, preprocessing, labels,
+                             hub_modules).to_json_dict()
 
 
 def write_model_json(paths: RunPaths, backbone: str, image_size: int, preprocessing: str,
-                     labels: Sequence[str]) -> None:
+                     labels: Sequence[str], hub_modules: Sequence[str] = ()) -> None:
     """Write ``model.json``."""
-    write_json(paths.model_json, model_card(backbone, image_size, preprocessing, labels))
+    write_json(paths.model_json, model_card(backbone, image_size, preprocessing, labels,
+                                            hub_modules))
 
 
 def write_labels(paths: RunPaths, labels: Sequence[str]) -> None:

@@ -44,6 +44,41 @@ def build_model(image_size: int, num_classes: int):
     return keras.Model(inputs, outputs, name="tiny")
 
 
+def save_hub_module(path: Path) -> Path:
+    """A TF2 SavedModel shaped like a TF-Hub image feature vector: ``__call__`` maps float32
+    ``[None, H, W, 3]`` in 0..1 to ``[None, 12]`` (per-channel statistics times a fixed
+    matrix). No download: the tests build it."""
+    import tensorflow as tf
+
+    class FeatureVector(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            w = np.random.default_rng(0).normal(size=(9, 12)).astype("float32")
+            self.w = tf.Variable(w)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        def __call__(self, images):
+            stats = tf.concat([tf.reduce_mean(images, [1, 2]), tf.reduce_max(images, [1, 2]),
+                               tf.math.reduce_std(images, [1, 2])], axis=1)
+            return tf.nn.relu(tf.matmul(stats * 4.0, self.w))
+
+    tf.saved_model.save(FeatureVector(), str(path))
+    return path
+
+
+def build_hub_model(image_size: int, num_classes: int, module: Path):
+    """What ``trainer fit --backbone hub:PATH`` builds: Rescaling(1/255) -> TFSMLayer (frozen)
+    -> Dense(softmax), input named ``image``."""
+    import keras
+
+    inputs = keras.Input((image_size, image_size, 3), dtype="float32", name="image")
+    x = keras.layers.Rescaling(1.0 / 255)(inputs)
+    x = keras.layers.TFSMLayer(str(module), call_endpoint="__call__", trainable=False,
+                               name="hub_module")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="hub_tiny")
+
+
 def write_run_dir(
     run_dir: Path,
     image_size: int = 32,
@@ -52,11 +87,14 @@ def write_run_dir(
     n_calib: int = 64,
     steps: int = 60,
     seed: int = 0,
+    hub_module: Path | None = None,
 ) -> Path:
     """Train the tiny model briefly and write a complete run directory at ``run_dir``.
 
     ``sample_size`` is the stored size of the sample images (default: ``image_size``); a
     different value mimics a data source whose images the model resizes (e.g. CIFAR 32 px).
+    ``hub_module`` (a :func:`save_hub_module` directory) makes it a TF-Hub run as the trainer
+    writes it: a TFSMLayer backbone, ``backbone: hub:PATH`` and ``hub_modules`` in model.json.
     """
     import keras
 
@@ -65,7 +103,10 @@ def write_run_dir(
     keras.utils.set_random_seed(seed)
     stored = sample_size or image_size
     x_train, y_train = make_images(steps * 16, image_size, seed)
-    model = build_model(image_size, len(LABELS))
+    if hub_module is None:
+        model = build_model(image_size, len(LABELS))
+    else:
+        model = build_hub_model(image_size, len(LABELS), hub_module)
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
     model.fit(x_train.astype("float32"), y_train, batch_size=16, epochs=1, verbose=0)
     model.save(run_dir / "model.keras")
@@ -89,5 +130,9 @@ def write_run_dir(
         "labels": LABELS,
         "output": "probabilities",
     }
+    if hub_module is not None:
+        meta["backbone"] = f"hub:{hub_module}"
+        meta["hub_modules"] = [str(Path(hub_module).resolve())]
+        meta["preprocessing"] = "scale to [0, 1] (inside the model)"
     (run_dir / "model.json").write_text(json.dumps(meta, indent=2))
     return run_dir

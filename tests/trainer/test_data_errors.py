@@ -101,7 +101,7 @@ def test_split_and_label_mode_misuse(tmp_path):
         "label mode 'x' is unknown; accepted: fine, coarse", load_source, "cifar10", label_mode="x"
     )
     _raises(
-        "'coarse' applies only to CIFAR-100",
+        "coarse needs a y_coarse array",
         load_source,
         str(tmp_path / "d.npz"),
         label_mode="coarse",

@@ -40,7 +40,9 @@ def test_hub_run_trains_on_cached_features_and_evaluates(npz_path: Path, module_
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["feature_cache"]["hit"] is False
-    assert json.loads((out / "model.json").read_text())["backbone"] == backbone
+    card = json.loads((out / "model.json").read_text())
+    assert card["backbone"] == backbone
+    assert card["hub_modules"] == [str(module_dir.resolve())]  # what exporter may trust
     model = load_trainer_model(out / "model.keras", backbone)
     best = load_trainer_model(out / "best.keras", backbone)
     import tensorflow as tf
@@ -51,7 +53,7 @@ def test_hub_run_trains_on_cached_features_and_evaluates(npz_path: Path, module_
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     result = runner.invoke(app, ["evaluate", str(out), "--data", str(npz_path)])
     assert result.exit_code == 0, result.output
-    assert "64 images  top-1" in result.stdout
+    assert "64 images (" in result.stdout and "top-1" in result.stdout
 
 
 def test_hub_bad_inputs_are_one_line_errors(npz_path: Path, module_dir: Path,

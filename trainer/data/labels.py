@@ -12,6 +12,7 @@ from trainer.errors import DataError
 __all__ = ["check_labels", "default_labels", "load_labels_txt", "sibling_labels_txt"]
 
 LABELS_FILE = "labels.txt"
+COARSE_LABELS_FILE = "coarse_labels.txt"
 
 
 def load_labels_txt(path: str | os.PathLike[str]) -> list[str]:
@@ -32,9 +33,9 @@ def load_labels_txt(path: str | os.PathLike[str]) -> list[str]:
     return names
 
 
-def sibling_labels_txt(data_path: str | os.PathLike[str]) -> str | None:
-    """The ``labels.txt`` next to a data file, or None when there is none."""
-    candidate = os.path.join(os.path.dirname(os.path.abspath(data_path)), LABELS_FILE)
+def sibling_labels_txt(data_path: str | os.PathLike[str], name: str = LABELS_FILE) -> str | None:
+    """The ``labels.txt`` (or ``name``) next to a data file, or None when there is none."""
+    candidate = os.path.join(os.path.dirname(os.path.abspath(data_path)), name)
     return candidate if os.path.isfile(candidate) else None
 
 

@@ -7,7 +7,13 @@ import zipfile
 
 import numpy as np
 
-from trainer.data.labels import check_labels, default_labels, load_labels_txt, sibling_labels_txt
+from trainer.data.labels import (
+    COARSE_LABELS_FILE,
+    check_labels,
+    default_labels,
+    load_labels_txt,
+    sibling_labels_txt,
+)
 from trainer.data.types import ImageSet
 from trainer.errors import DataError
 
@@ -19,11 +25,13 @@ ACCEPTED = (
 )
 
 
-def load_npz(path: str) -> ImageSet:
+def load_npz(path: str, *, label_mode: str = "fine") -> ImageSet:
     """Read an ``.npz`` data set (see module docstring).
 
     Class names come from a ``labels`` (or ``label_names``) array in the file, else from a
-    sibling ``labels.txt``, else they are ``"0" .. "C-1"``.
+    sibling ``labels.txt``, else they are ``"0" .. "C-1"``. ``label_mode="coarse"`` (a
+    CIFAR-100 style file) reads the labels from ``y_coarse`` and the names from a
+    ``coarse_labels`` array or a sibling ``coarse_labels.txt``.
     """
     if not os.path.isfile(path):
         raise DataError(f"data file not found: {path}")
@@ -32,14 +40,18 @@ def load_npz(path: str) -> ImageSet:
             arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc}); {ACCEPTED}") from exc
-    missing = [key for key in ("x", "y") if key not in arrays]
+    y_key = "y_coarse" if label_mode == "coarse" else "y"
+    missing = [key for key in ("x", y_key) if key not in arrays]
     if missing:
         found = ", ".join(sorted(arrays)) or "nothing"
+        if y_key == "y_coarse" and "x" in arrays:
+            raise DataError(f"{path}: --label-mode coarse needs a y_coarse array (found "
+                            f"{found}); only CIFAR-100 style files have coarse labels")
         raise DataError(f"{path}: missing key(s) {', '.join(missing)} (found {found}); {ACCEPTED}")
-    x, y = arrays["x"], arrays["y"]
+    x, y = arrays["x"], arrays[y_key]
     _check_arrays(path, x, y)
     y = y.reshape(-1)
-    labels = _names(path, arrays, y)
+    labels = _coarse_names(path, arrays, y) if y_key == "y_coarse" else _names(path, arrays, y)
     return ImageSet(labels=labels, y=check_labels(y, labels, path), x=x, source=path)
 
 
@@ -66,6 +78,19 @@ def _names(path: str, arrays: dict[str, np.ndarray], y: np.ndarray) -> list[str]
                 raise DataError(f"{path}: {key} is {names.dtype} {tuple(names.shape)}; {ACCEPTED}")
             return [n.decode() if isinstance(n, bytes) else str(n) for n in names.tolist()]
     sibling = sibling_labels_txt(path)
+    if sibling is not None:
+        return load_labels_txt(sibling)
+    return default_labels(y)
+
+
+def _coarse_names(path: str, arrays: dict[str, np.ndarray], y: np.ndarray) -> list[str]:
+    if "coarse_labels" in arrays:
+        names = arrays["coarse_labels"]
+        if names.ndim != 1 or names.dtype.kind not in "US":
+            raise DataError(f"{path}: coarse_labels is {names.dtype} {tuple(names.shape)}; "
+                            "expected a 1-D array of str")
+        return [n.decode() if isinstance(n, bytes) else str(n) for n in names.tolist()]
+    sibling = sibling_labels_txt(path, COARSE_LABELS_FILE)
     if sibling is not None:
         return load_labels_txt(sibling)
     return default_labels(y)

@@ -13,7 +13,8 @@ import numpy as np
 from trainer.data.types import ImageSet
 from trainer.errors import DataError
 
-__all__ = ["balanced_subset", "select_classes", "stratified_split"]
+__all__ = ["balanced_subset", "held_out_counts", "select_classes", "stratified_holdout",
+           "stratified_split"]
 
 
 def select_classes(ds: ImageSet, classes: Sequence[str] | Sequence[int]) -> ImageSet:
@@ -113,3 +114,48 @@ def _short_list(names: list[str], limit: int = 20) -> str:
 
 def _min_count(ds: ImageSet) -> int:
     return int(np.bincount(ds.y, minlength=ds.num_classes).min())
+
+
+def held_out_counts(ds: ImageSet, amount: float) -> np.ndarray:
+    """Images per class to hold out: ``amount`` < 1 is a fraction of every class
+    (``round(fraction * count)``, at least 1), ``amount`` >= 1 an integer total spread evenly
+    over the classes (``N // C`` each, the remainder one each to the first classes). Every class
+    keeps at least one image."""
+    counts = np.bincount(ds.y, minlength=ds.num_classes)
+    if 0.0 < amount < 1.0:
+        take = np.floor(amount * counts + 0.5).astype(np.int64)
+        take = np.where(counts > 0, np.maximum(take, 1), 0)
+    elif amount >= 1 and float(amount).is_integer():
+        n = int(amount)
+        present = np.flatnonzero(counts > 0)
+        if n < present.size:
+            raise DataError(f"a held-out split of {n} images is smaller than the number of "
+                            f"classes ({present.size}); give at least one per class")
+        take = np.zeros(ds.num_classes, dtype=np.int64)
+        take[present] = n // present.size
+        take[present[: n % present.size]] += 1
+    else:
+        raise DataError(f"held-out split {amount} is neither a fraction in (0, 1) nor a whole "
+                        "number of images (e.g. 0.1 or 1000)")
+    short = np.flatnonzero(take >= np.maximum(counts, 1))
+    if short.size and counts[short[0]] > 0:
+        i = int(short[0])
+        raise DataError(f"class {ds.labels[i]!r} has {counts[i]} images; holding out {take[i]} "
+                        "leaves none to train on")
+    return take
+
+
+def stratified_holdout(ds: ImageSet, amount: float, seed: int
+                       ) -> tuple[ImageSet, ImageSet, np.ndarray]:
+    """``(rest, held_out, held_out_index)``: a stratified, seeded held-out split of
+    :func:`held_out_counts` images per class. The random stream is separate from
+    :func:`stratified_split`'s (same seed, different draws), and ``held_out_index`` (sorted
+    positions in ``ds``) is what a run saves to re-score exactly these images."""
+    take = held_out_counts(ds, amount)
+    rng = np.random.default_rng([seed, 0x7E57])
+    parts = [rng.permutation(np.flatnonzero(ds.y == label))[: int(take[label])]
+             for label in range(ds.num_classes)]
+    index = np.sort(np.concatenate(parts)).astype(np.int64)
+    keep = np.ones(len(ds), dtype=bool)
+    keep[index] = False
+    return ds.take(np.flatnonzero(keep)), ds.take(index), index
