@@ -37,6 +37,7 @@ BACKENDS: dict[str, type[Backend]] = {
 }
 
 
+_SAVED_MODEL = _backend_class(PLATFORMS["tensorflow"].backend)  # takes saved_model_tags
 TFLITE_IN_SAVED_MODEL = "model.tflite"
 
 
@@ -91,7 +92,7 @@ def create_backend(
         raise InvalidArgument(f"model_platform {platform!r}: {base} has no variant {variant!r}")
     if variant:
         backend = cls(variant)
-    elif saved_model_tags is not None and base == "tensorflow":  # MetaGraph tags: SavedModels
+    elif saved_model_tags is not None and issubclass(cls, _SAVED_MODEL):  # MetaGraph tags
         backend = cls(tuple(saved_model_tags))
     else:
         backend = cls()
