@@ -29,6 +29,7 @@ from serving.server_setup import (
     load_model_configs,
     load_prometheus_path,
 )
+from serving.task_errors import install_loop_handler
 
 __all__ = ["ServingApp", "BackgroundServer", "run"]
 
@@ -52,6 +53,7 @@ class ServingApp:
         from serving.manager import ModelManager
 
         opts = self.options
+        install_loop_handler(asyncio.get_running_loop())  # no task exception goes unseen
         configs = load_model_configs(opts)
         batching: BatchingOptions | None = None
         if opts.enable_batching:
@@ -111,6 +113,7 @@ class ServingApp:
         await asyncio.gather(*waits)
         loop = asyncio.get_running_loop()
         if self.core is not None:
+            self.core.close_batching()
             await loop.run_in_executor(None, self.core.close)
         if self._manager is not None:
             await loop.run_in_executor(None, self._manager.stop)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import httptools
 
+from serving.task_errors import spawn
+
 __all__ = ["HttpRequest", "HttpResponse", "HttpServer"]
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,7 @@ class _Connection(asyncio.Protocol):
         """Register the connection and start its in-order responder."""
         self.transport = transport
         self.server.connections.add(self)
-        self.worker = asyncio.create_task(self._serve())
+        self.worker = spawn(self._serve(), "http-connection")
 
     def connection_lost(self, exc) -> None:
         """Forget the connection; a running handler finishes, its answer is dropped."""
