@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from serving.batch_queue import BatchQueue, Runner, exact_shape_key
-from serving.errors import InvalidArgument, Unavailable
+from serving.errors import InvalidArgument, ServingError, Unavailable
 
 __all__ = ["BatchingOptions", "Batcher", "VariableDims"]
 
@@ -132,7 +132,11 @@ class Batcher:
                 self._pool_size,
                 self._shape_key(key, variable_dims),
             )
-        futures = queue.add(inputs, rows)
+        try:
+            futures = queue.add(inputs, rows)
+        except ServingError:
+            self._forget(key, queue)  # a queue that took nothing must not linger
+            raise
         if len(futures) == 1:
             return await futures[0]
         parts = await asyncio.gather(*futures, return_exceptions=True)  # every piece settles

@@ -201,7 +201,7 @@ def _first_line(exc: BaseException) -> str:
     return message.strip().splitlines()[0]
 
 
-_OP_SUFFIX = re.compile(r"\s*\[Op:[^\]]*\](?: name: .*)?\s*$")
+_OP_SUFFIX = re.compile(r"\s*\[Op:[^\]]*\](?: name:.*)?\s*$")
 _NODE_ANNOTATION = re.compile(r"^\s*\[\[\{\{.*\}\}\]\]")
 
 
