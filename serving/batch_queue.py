@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from serving.errors import Internal, InvalidArgument, ServingError, Unavailable
-from serving.task_errors import spawn
+from serving.task_errors import report, spawn
 
 if TYPE_CHECKING:
     from serving.batching import BatchingOptions
@@ -218,7 +218,10 @@ class BatchQueue:
             error = exc
         finally:
             self.running -= 1
-            self._schedule()  # the next batch starts before these responses are sliced
+            try:
+                self._schedule()  # the next batch starts before these responses are sliced
+            except Exception as exc:  # a scheduler bug: reported, these requests still complete
+                report("batch-scheduler", exc)
             if error is not None:
                 _fail(live, error)
         if outputs is not None:
