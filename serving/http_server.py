@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import httptools
 
-from serving.task_errors import spawn
+from serving.task_errors import report, spawn
 
 __all__ = ["HttpRequest", "HttpResponse", "HttpServer"]
 
@@ -174,8 +174,8 @@ class _Connection(asyncio.Protocol):
             self.server.in_flight += 1
             try:
                 response = await self.server.handler(item)
-            except Exception:  # a handler bug must not kill the connection silently
-                log.exception("unhandled error answering %s %r", item.method, item.url)
+            except Exception as exc:  # a handler bug must not kill the connection silently
+                report("rest-handler", exc, f"answering {item.method} {item.url!r}: {exc!r}")
                 response = HttpResponse(500, b'{"error": "Internal server error"}',
                                         [("Content-Type", "application/json")])
             finally:
