@@ -30,6 +30,7 @@ from serving.server_setup import (
     load_model_configs,
     load_prometheus_path,
 )
+from serving.task_errors import install_loop_handler
 from serving.tls import load_ssl_config, server_credentials
 from serving.webui import WebUi
 
@@ -55,6 +56,7 @@ class ServingApp:
         from serving.manager import ModelManager
 
         opts = self.options
+        install_loop_handler(asyncio.get_running_loop())  # no task exception goes unseen
         if opts.warning():
             log.warning(opts.warning())
         tls = load_ssl_config(opts.ssl_config_file) if opts.ssl_config_file else None
@@ -142,6 +144,7 @@ class ServingApp:
         await asyncio.gather(*waits)
         loop = asyncio.get_running_loop()
         if self.core is not None:
+            self.core.close_batching()
             await loop.run_in_executor(None, self.core.close)
         if self._manager is not None:
             await loop.run_in_executor(None, self._manager.stop)

@@ -9,6 +9,15 @@ request that finds a batch thread free runs at once, alone; the others wait and 
 merged batch is padded to the next ``allowed_batch_sizes`` entry by repeating its first row;
 outputs are sliced back per request (a lone request's arrays pass through uncopied).
 
+``enable_large_batch_splitting``: ``max_batch_size`` bounds a *request* and
+``max_execution_batch_size`` (default ``max_batch_size``) a *model call*; a request larger than
+the open batch's room fills that room and the rest goes to new batches of
+``max_execution_batch_size`` rows; its pieces' outputs are concatenated back in order.
+``pad_variable_length_inputs``: requests whose inputs differ only in dimensions the signature
+declares variable (-1, or unknown rank) merge into one batch, each input padded to the largest
+size in the batch with its own first element (TF Serving's padding; outputs are not unpadded).
+Dimensions the signature fixes are never padded (a wrongly shaped request still fails alone).
+
 Hand-offs avoid idle model threads: a finishing batch starts the oldest waiting one before its
 own responses are built, and when the inference pool has no more threads than
 ``num_batch_threads`` (the pool then keeps the limit itself) one full batch may wait inside the
@@ -17,15 +26,23 @@ pool, so a thread that finishes takes it without a trip through the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from serving.batch_queue import BatchQueue, Runner
-from serving.errors import InvalidArgument
+from serving.batch_queue import BatchQueue, Runner, exact_shape_key
+from serving.errors import InvalidArgument, ServingError, Unavailable
 
-__all__ = ["BatchingOptions", "Batcher"]
+__all__ = ["BatchingOptions", "Batcher", "VariableDims"]
+
+log = logging.getLogger(__name__)
+
+# Per input alias: for each dimension past dim 0, whether the signature leaves it variable
+# (None: unknown rank, every dimension is variable).
+VariableDims = Mapping[str, tuple[bool, ...] | None]
 
 
 @dataclass(frozen=True)
@@ -38,6 +55,16 @@ class BatchingOptions:
     num_batch_threads: int = 4
     allowed_batch_sizes: tuple[int, ...] = ()
     thread_pool_name: str = "batch_threads"
+    max_execution_batch_size: int = 0  # 0: unset (= max_batch_size); used only when splitting
+    enable_large_batch_splitting: bool = False
+    pad_variable_length_inputs: bool = False
+
+    @property
+    def execution_batch_size(self) -> int:
+        """The most rows one model call holds."""
+        if self.enable_large_batch_splitting and self.max_execution_batch_size > 0:
+            return self.max_execution_batch_size
+        return self.max_batch_size
 
     def padded_size(self, size: int) -> int:
         """The smallest allowed batch size holding ``size`` rows (``size`` if none is set)."""
@@ -67,14 +94,21 @@ class Batcher:
         self.options = options
         self._pool_size = pool_size  # threads of the pool that runs the batches, if known
         self._queues: dict[tuple, BatchQueue] = {}
-        self._on_batch = on_batch or (lambda key, batch, padded, started: None)
+        self._on_batch = on_batch or (lambda key, size, padded, enqueued, started: None)
+        self._closed: str | None = None
+        self._warned: set[tuple] = set()
 
     async def submit(
-        self, key: tuple, inputs: dict[str, np.ndarray], run: Runner
+        self,
+        key: tuple,
+        inputs: dict[str, np.ndarray],
+        run: Runner,
+        variable_dims: VariableDims | None = None,
     ) -> dict[str, np.ndarray]:
         """Run ``inputs`` merged with concurrent requests of the same ``key``.
 
         ``run`` executes a merged batch. Requests whose inputs do not share dim 0 run alone.
+        ``variable_dims`` (the signature's) is used by ``pad_variable_length_inputs``.
         """
         rows = batch_rows(inputs)
         if rows is None or rows == 0:
@@ -84,22 +118,73 @@ class Batcher:
                 f"Task size {rows} is larger than maximum input batch size "
                 f"{self.options.max_batch_size}"
             )
+        if self._closed is not None:
+            raise Unavailable(self._closed)
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = BatchQueue(
                 self.options,
                 run,
-                lambda b, p, s: self._on_batch(key, b, p, s),
+                lambda size, padded, enqueued, started: self._on_batch(
+                    key, size, padded, enqueued, started
+                ),
                 lambda q: self._forget(key, q),
                 self._pool_size,
+                self._shape_key(key, variable_dims),
             )
-        return await queue.add(inputs, rows)
+        try:
+            futures = queue.add(inputs, rows)
+        except ServingError:
+            self._forget(key, queue)  # a queue that took nothing must not linger
+            raise
+        if len(futures) == 1:
+            return await futures[0]
+        parts = await asyncio.gather(*futures, return_exceptions=True)  # every piece settles
+        for part in parts:
+            if isinstance(part, BaseException):
+                raise part
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+    def _shape_key(self, key: tuple, variable_dims: VariableDims | None):
+        if not self.options.pad_variable_length_inputs:
+            return exact_shape_key
+        dims = dict(variable_dims or {})
+        fixed = dims and all(v is not None and not any(v) for v in dims.values())
+        if fixed and key not in self._warned:
+            self._warned.add(key)
+            log.warning(
+                "pad_variable_length_inputs has no effect on model %s signature %s: every "
+                "input dimension past the batch dimension is fixed, so nothing can be padded",
+                key[1] if len(key) > 1 else key, key[2] if len(key) > 2 else "",
+            )
+
+        def padded_key(inputs: dict[str, np.ndarray]) -> tuple:
+            parts = []
+            for name, arr in inputs.items():
+                variable = dims.get(name, ())
+                if variable is None:
+                    shape = (-1,) * (arr.ndim - 1)
+                elif len(variable) == arr.ndim - 1:
+                    pairs = zip(variable, arr.shape[1:], strict=True)
+                    shape = tuple(-1 if v else d for v, d in pairs)
+                else:
+                    shape = arr.shape[1:]  # not the signature's rank: runs alone, fails there
+                parts.append((name, arr.dtype.str, arr.ndim, shape))
+            return tuple(sorted(parts))
+
+        return padded_key
+
+    def close(self, message: str = "The server is shutting down") -> None:
+        """Refuse new requests (UNAVAILABLE) and fail the ones still waiting to start."""
+        self._closed = message
+        for queue in list(self._queues.values()):
+            queue.close(Unavailable(message))
 
     def _forget(self, key: tuple, queue: BatchQueue) -> None:
         """Drop an idle queue (nothing waiting or running), so an unloaded version is not kept
         alive by its runner. Dropping it while a batch still runs would hand the next request
         a fresh queue with fresh ``num_batch_threads`` slots: no limit, so nothing merges."""
-        if self._queues.get(key) is queue and not queue.batches and queue.running == 0:
+        if self._queues.get(key) is queue and not queue.waiting and queue.running == 0:
             del self._queues[key]
 
     @property

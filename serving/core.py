@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from serving import core_examples as ex
+from serving.backends.signature_io import empty_batch_outputs, spec_from_signature_def
 from serving.batching import Batcher, BatchingOptions
 from serving.cpu_threads import available_cpus
 from serving.errors import InvalidArgument, Unimplemented
@@ -56,6 +57,13 @@ class ServingCore:
         self.executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="inference")
         self.batcher = Batcher(batching, self._on_batch, pool_size) if batching else None
         self._signature_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._spec_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def close_batching(self) -> None:
+        """On the event loop, before ``close``: requests still waiting for a batch get
+        UNAVAILABLE, new ones too; batches already running finish."""
+        if self.batcher is not None:
+            self.batcher.close()
 
     def close(self) -> None:
         """Stop the inference pool after the running calls finish."""
@@ -88,6 +96,16 @@ class ServingCore:
         ``saved_model.pb``."""
         file = getattr(served.backend, "served_file", None) or "saved_model.pb"
         return {"platform": served.platform, "file": file}
+
+    def signature_specs(self, served: ServedVersion) -> dict:
+        """The version's signatures as ``SignatureSpec`` (cached like ``signature_defs``)."""
+        backend = served.backend
+        specs = self._spec_cache.get(backend)
+        if specs is None:
+            defs = self.signature_defs(served).signature_def
+            specs = {name: spec_from_signature_def(d) for name, d in defs.items()}
+            self._spec_cache[backend] = specs
+        return specs
 
     def rest_input_dtypes(self, served: ServedVersion, signature_name: str) -> dict[str, int]:
         """REST predict: the signature's ``{alias: dtype}``, or REST's 400 for an unknown one."""
@@ -172,11 +190,26 @@ class ServingCore:
         async def call(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             return await self._call(served, signature_name, batch, output_filter, api)
 
+        if inputs and all(a.ndim and a.shape[0] == 0 for a in inputs.values()):
+            # An empty batch is answered here, the same for every backend and CPU.
+            specs = self.signature_specs(served)
+            empty = empty_batch_outputs(specs, signature_name, inputs, output_filter)
+            if empty is not None:
+                return empty
         if self.batcher is None:
             return await call(inputs)
         self.metrics.wrapped_run_count.inc()
-        key = (id(served.backend), served.name, signature_name or "serving_default", output_filter)
-        return await self.batcher.submit(key, inputs, call)
+        name = signature_name or "serving_default"
+        key = (id(served.backend), served.name, name, output_filter)
+        variable = None
+        if self.batcher.options.pad_variable_length_inputs:
+            spec = self.signature_specs(served).get(name)
+            if spec is not None:
+                variable = {
+                    alias: None if t.shape is None else tuple(d < 0 for d in t.shape[1:])
+                    for alias, t in spec.inputs.items()
+                }
+        return await self.batcher.submit(key, inputs, call, variable)
 
     async def _call(self, served, signature_name, inputs, output_filter, api) -> dict:
         loop = asyncio.get_running_loop()
@@ -189,13 +222,13 @@ class ServingCore:
         self.metrics.runtime_latency.observe(micros, served.name, api, runtime)
         return outputs
 
-    def _on_batch(self, key: tuple, batch, padded: int, started: float) -> None:
+    def _on_batch(self, key: tuple, size: int, padded: int, enqueued, started: float) -> None:
         model, signature = key[1], key[2]
         self.metrics.batch_size.observe(padded, model, signature)
-        self.metrics.padding_size.observe(padded - batch.size, model, signature)
+        self.metrics.padding_size.observe(padded - size, model, signature)
         pool = self.batcher.options.thread_pool_name
-        for _, _, _, enqueued in batch.tasks:
-            self.metrics.queuing_latency.observe((started - enqueued) * 1e6, pool)
+        for at in enqueued:
+            self.metrics.queuing_latency.observe((started - at) * 1e6, pool)
 
     # -- control plane ---------------------------------------------------------------------
 

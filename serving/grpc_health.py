@@ -18,6 +18,7 @@ from grpc_health.v1.health import aio as health_aio
 
 from serving.errors import ServingError
 from serving.grpc_registry import MODEL_SERVICE, PREDICTION_SERVICE
+from serving.task_errors import spawn
 
 __all__ = ["HealthReporter", "REFRESH_SECONDS", "any_model_available"]
 
@@ -58,7 +59,7 @@ class HealthReporter:
     async def start(self) -> None:
         """Publish the current status, then re-check it periodically."""
         await self.refresh()
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._task = spawn(self._loop(), "grpc-health")
 
     async def _loop(self) -> None:
         while True:

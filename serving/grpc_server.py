@@ -19,7 +19,7 @@ import grpc
 from common import wire
 from serving.codecs.tensor_proto import from_numpy
 from serving.core import InferenceTask, ServingCore
-from serving.errors import InvalidArgument, ServingError, grpc_status_code
+from serving.errors import Code, InvalidArgument, ServingError, grpc_status_code
 from serving.grpc_convert import (
     fill_classes,
     fill_regressions,
@@ -30,6 +30,7 @@ from serving.grpc_convert import (
 )
 from serving.grpc_health import HealthReporter
 from serving.grpc_registry import MODEL_SERVICE, PREDICTION_SERVICE, register_services
+from serving.task_errors import report
 
 __all__ = ["GrpcServer", "MAX_MESSAGE_BYTES"]
 
@@ -57,6 +58,9 @@ class _Service:
         except ServingError as err:
             # Keep only code and message: the traceback's frames hold the resolved version.
             code, message = err.code, err.message
+        except Exception as exc:  # a handler bug: logged and counted, answered INTERNAL
+            report("grpc-handler", exc)
+            code, message = Code.INTERNAL, f"{type(exc).__name__}: {exc}"
         else:
             micros = (time.perf_counter() - started) * 1e6
             if api:

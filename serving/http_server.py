@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import httptools
 
+from serving.task_errors import report, spawn
+
 __all__ = ["HttpRequest", "HttpResponse", "HttpServer", "MAX_HEADER_BYTES"]
 
 log = logging.getLogger(__name__)
@@ -102,7 +104,7 @@ class _Connection(asyncio.Protocol):
         """Register the connection and start its in-order responder."""
         self.transport = transport
         self.server.connections.add(self)
-        self.worker = asyncio.create_task(self._serve())
+        self.worker = spawn(self._serve(), "http-connection")
         self._arm_header_timer()
 
     def connection_lost(self, exc) -> None:
@@ -256,8 +258,8 @@ class _Connection(asyncio.Protocol):
                 else:
                     async with self.server.limit:
                         response = await self.server.handler(item)
-            except Exception:  # a handler bug must not kill the connection silently
-                log.exception("unhandled error answering %s %r", item.method, item.url)
+            except Exception as exc:  # a handler bug must not kill the connection silently
+                report("rest-handler", exc, f"answering {item.method} {item.url!r}: {exc!r}")
                 response = HttpResponse(500, b'{"error": "Internal server error"}',
                                         [("Content-Type", "application/json")])
             finally:
@@ -329,7 +331,7 @@ class HttpServer:
         """Listen on ``host:port`` (0 picks a free port); returns the bound port."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Connection(self), host, port)
-        self._sweeper = loop.create_task(self._sweep())
+        self._sweeper = spawn(self._sweep(), "http-header-sweeper")
         return self._server.sockets[0].getsockname()[1]
 
     async def _sweep(self) -> None:

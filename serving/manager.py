@@ -37,6 +37,7 @@ from serving.model_state import (
     surplus_version,
 )
 from serving.servables import ServedVersion, State, VersionStatus
+from serving.task_errors import report
 from serving.unloader import DeferredUnloader, unload_quietly
 from serving.versions import aspired_versions, fingerprint, scan_versions
 from serving.warmup import run_warmup
@@ -152,8 +153,8 @@ class ModelManager:
         while not self._stop.wait(self._poll_wait):
             try:
                 self.poll_once()
-            except Exception:  # keep polling whatever one scan did
-                log.exception("model poll failed")
+            except Exception as exc:  # keep polling whatever one scan did
+                report("model-poller", exc)
 
     def _apply(self, configs: list[ModelConfig]) -> None:
         check_labels(self._models, configs, self._allow_unavailable_labels)

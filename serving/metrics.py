@@ -11,7 +11,14 @@ import bisect
 import threading
 from collections.abc import Sequence
 
-__all__ = ["Counter", "Histogram", "Registry", "exponential_buckets", "ServingMetrics"]
+__all__ = [
+    "Counter",
+    "Histogram",
+    "Registry",
+    "exponential_buckets",
+    "ServingMetrics",
+    "UNHANDLED_EXCEPTIONS",
+]
 
 
 def exponential_buckets(start: float, factor: float, count: int) -> list[float]:
@@ -134,6 +141,9 @@ class Registry:
         return "\n".join(out) + "\n"
 
 
+# Process-wide (tasks, threads and loops outlive one registry); ``serving.task_errors`` counts.
+UNHANDLED_EXCEPTIONS = Counter(":tfserve_kit:serving:unhandled_exception_count", ("task",))
+
 _LATENCY = exponential_buckets(10, 1.8, 33)  # microseconds, as TF Serving's request_latency
 
 
@@ -190,6 +200,7 @@ class ServingMetrics:
                 exponential_buckets(1, 2, 14),
             )
         )
+        self.unhandled_exceptions = add(UNHANDLED_EXCEPTIONS)  # not a TF Serving metric
 
     def record_request(
         self, model: str, api: str, entrypoint: str, status: str, micros: float

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from serving.batching import BatchingOptions
 from serving.server_options import FlagError, ServerOptions
+from serving.task_errors import spawn
 
 __all__ = [
     "load_model_configs",
@@ -64,6 +65,7 @@ def load_batching_options(path: str) -> BatchingOptions:
     def wrapped(name: str, default):
         return getattr(params, name).value if params.HasField(name) else default
 
+    splitting = wrapped("enable_large_batch_splitting", defaults.enable_large_batch_splitting)
     options = BatchingOptions(
         max_batch_size=wrapped("max_batch_size", defaults.max_batch_size),
         batch_timeout_micros=wrapped("batch_timeout_micros", defaults.batch_timeout_micros),
@@ -71,16 +73,51 @@ def load_batching_options(path: str) -> BatchingOptions:
         num_batch_threads=wrapped("num_batch_threads", defaults.num_batch_threads),
         allowed_batch_sizes=tuple(params.allowed_batch_sizes),
         thread_pool_name=wrapped("thread_pool_name", defaults.thread_pool_name),
+        max_execution_batch_size=wrapped("max_execution_batch_size", 0),
+        enable_large_batch_splitting=splitting,
+        pad_variable_length_inputs=params.pad_variable_length_inputs,
     )
-    sizes = options.allowed_batch_sizes
-    if sizes and (list(sizes) != sorted(set(sizes)) or sizes[-1] != options.max_batch_size):
-        raise FlagError(
-            "allowed_batch_sizes must be strictly increasing and end with max_batch_size "
-            f"({options.max_batch_size}); got {list(sizes)}"
-        )
+    _check_batching(options, params.HasField("max_execution_batch_size"))
+    return options
+
+
+def _check_batching(options: BatchingOptions, has_execution_size: bool) -> None:
+    """TF Serving's checks (``batching_session.cc``, ``shared_batch_scheduler.h``)."""
     if options.max_batch_size <= 0 or options.num_batch_threads <= 0:
         raise FlagError("max_batch_size and num_batch_threads must be positive")
-    return options
+    if options.max_enqueued_batches <= 0 or options.batch_timeout_micros < 0:
+        raise FlagError(
+            "max_enqueued_batches must be positive and batch_timeout_micros non-negative"
+        )
+    execution = options.execution_batch_size
+    if options.enable_large_batch_splitting and execution > options.max_batch_size:
+        raise FlagError(
+            "When enable_large_batch_splitting is true, max_batch_size must be greater than "
+            f"or equal to max_execution_batch_size ({options.max_batch_size} < {execution})"
+        )
+    if options.enable_large_batch_splitting and execution <= 0:
+        raise FlagError("max_execution_batch_size must be positive")
+    if has_execution_size and not options.enable_large_batch_splitting:
+        log.warning(
+            "max_execution_batch_size has no effect without enable_large_batch_splitting "
+            "(as in TF Serving): batches hold up to max_batch_size=%d rows",
+            options.max_batch_size,
+        )
+    sizes = options.allowed_batch_sizes
+    last = execution if options.enable_large_batch_splitting else options.max_batch_size
+    name = "max_execution_batch_size" if options.enable_large_batch_splitting else "max_batch_size"
+    if sizes and (list(sizes) != sorted(set(sizes)) or sizes[-1] != last):
+        raise FlagError(
+            f"allowed_batch_sizes must be strictly increasing and end with {name} "
+            f"({last}); got {list(sizes)}"
+        )
+    if options.pad_variable_length_inputs:
+        log.warning(
+            "pad_variable_length_inputs: only input dimensions a signature declares variable "
+            "(-1 or unknown rank) are padded; models with fixed input shapes (the exporter's "
+            "image signatures) never merge differently shaped requests, so it has no effect "
+            "on them"
+        )
 
 
 def load_prometheus_path(path: str) -> str | None:
@@ -124,7 +161,7 @@ class ConfigFileWatcher:
 
     def start(self) -> None:
         """Start polling on the running event loop."""
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._task = spawn(self._loop(), "model-config-poller")
 
     def stop(self) -> None:
         """Stop polling."""

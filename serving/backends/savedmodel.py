@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,12 @@ from serving.backends.signature_io import (
 from serving.cpu_threads import RuntimeThreads, available_cpus
 from serving.errors import Code, FailedPrecondition, InvalidArgument, NotFound, ServingError
 
-__all__ = ["SavedModelBackend", "configure_tensorflow_threads", "read_signature_defs"]
+__all__ = [
+    "SavedModelBackend",
+    "configure_tensorflow_threads",
+    "op_message",
+    "read_signature_defs",
+]
 
 log = logging.getLogger(__name__)
 INIT_OP_SIGNATURE = "__saved_model_init_op"
@@ -179,7 +185,7 @@ class SavedModelBackend(Backend):
             tensors = [tf.constant(inputs[alias]) for alias in signature.input_aliases]
             outputs = signature(tensors)
         except tf.errors.OpError as exc:
-            raise ServingError(_first_line(exc), Code(exc.error_code)) from None
+            raise ServingError(op_message(exc), Code(exc.error_code)) from None
         except (ValueError, TypeError) as exc:
             raise InvalidArgument(_first_line(exc)) from None
         by_alias = dict(zip(signature.output_aliases, outputs, strict=True))
@@ -194,3 +200,38 @@ class SavedModelBackend(Backend):
 def _first_line(exc: BaseException) -> str:
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return message.strip().splitlines()[0]
+
+
+_OP_SUFFIX = re.compile(r"\s*\[Op:[^\]]*\](?: name:.*)?\s*$")
+_NODE_ANNOTATION = re.compile(r"^\s*\[\[\{\{.*\}\}\]\]")
+
+
+def op_message(exc: BaseException) -> str:
+    """The op's own message of a TensorFlow error, as TF Serving returns it.
+
+    TF 2.x wraps a function's op error as ``Graph execution error:`` + ``Detected at node
+    ...`` + a stack trace (or ``<stack traces unavailable>``) + the op message + node
+    annotations (``[[{{node ...}}]]``) + ``[Op:__inference_...]``; only the op message is
+    kept. Messages without that wrapping lose only the ``[Op:...]`` suffix.
+    """
+    text = (getattr(exc, "message", None) or str(exc) or type(exc).__name__).strip()
+    lines = text.splitlines()
+    detected = [i for i, line in enumerate(lines) if line.startswith("Detected at node")]
+    if detected:
+        rest = lines[detected[-1] + 1 :]
+        while rest and (
+            not rest[0].strip()
+            or rest[0][:1].isspace()
+            or rest[0].startswith(("<stack traces unavailable>", "Node: "))
+        ):
+            rest = rest[1:]
+        lines = rest
+    elif lines and lines[0].strip() == "Graph execution error:":
+        lines = [line for line in lines[1:] if line.strip()]
+    kept = []
+    for line in lines:
+        if _NODE_ANNOTATION.match(line):
+            break
+        kept.append(_OP_SUFFIX.sub("", line))
+    message = "\n".join(kept).strip()
+    return message or _first_line(exc)

@@ -23,6 +23,7 @@ __all__ = [
     "spec_from_signature_def",
     "check_request",
     "select_outputs",
+    "empty_batch_outputs",
 ]
 
 
@@ -197,3 +198,47 @@ def select_outputs(spec: SignatureSpec, output_filter: Sequence[str]) -> list[st
             raise InvalidArgument(f"duplicate output tensor alias: {alias}")
         seen.add(alias)
     return list(output_filter)
+
+
+def _numpy_dtype(dt: int) -> np.dtype | None:
+    if dt == DT.STRING:
+        return np.dtype(object)
+    for dtype, value in _FROM_NUMPY.items():
+        if value == dt:
+            return dtype
+    return None
+
+
+def empty_batch_outputs(
+    signatures: Mapping[str, SignatureSpec],
+    signature_name: str,
+    inputs: Mapping[str, np.ndarray],
+    output_filter: Sequence[str] = (),
+) -> dict[str, np.ndarray] | None:
+    """The answer to an empty batch (every input has dim 0 of size 0), or None to run the model.
+
+    A batch-major signature (every input and output declares dim 0 as -1, outputs' other
+    dimensions known) maps 0 rows to 0 rows: the outputs are zero-row arrays of the declared
+    dtypes and shapes, after the request passed every check a non-empty one gets. Runtimes
+    disagree on empty tensors (oneDNN's MatMul rejects ``[0,k]`` on some CPUs), so the model
+    is not asked. Any other signature (or a request that is not an empty batch) gets None.
+    """
+    if not inputs or any(a.ndim == 0 or a.shape[0] != 0 for a in inputs.values()):
+        return None
+    spec = check_request(signatures, signature_name, inputs)
+    wanted = select_outputs(spec, output_filter)
+    batch_major = all(
+        t.shape is not None and len(t.shape) >= 1 and t.shape[0] == -1
+        for t in spec.inputs.values()
+    )
+    outputs = {}
+    for alias in wanted:
+        tensor = spec.outputs[alias]
+        dtype = _numpy_dtype(tensor.dtype)
+        shape = tensor.shape
+        if not batch_major or dtype is None or shape is None or not shape or shape[0] != -1:
+            return None
+        if any(d < 0 for d in shape[1:]):
+            return None
+        outputs[alias] = np.empty((0, *shape[1:]), dtype=dtype)
+    return outputs

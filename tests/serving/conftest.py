@@ -228,3 +228,15 @@ def fake_rest():
     loop.run(http.drain(5))
     loop.close()
     core.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_unhandled_task_exceptions():
+    """Fail any serving test during which a server task raised an unhandled exception
+    (``serving.task_errors`` logs and counts each one)."""
+    from serving.metrics import UNHANDLED_EXCEPTIONS
+
+    before = UNHANDLED_EXCEPTIONS.total()
+    yield
+    after = UNHANDLED_EXCEPTIONS.total()
+    assert after == before, f"{after - before} unhandled exception(s) in server tasks (see log)"

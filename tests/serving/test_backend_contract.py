@@ -110,12 +110,60 @@ def test_outputs_are_consistent_top_k(backends):
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
-def test_output_filter_and_empty_batch(backends, platform):
-    backend = backends[platform]
-    empty = np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.float32)
-    out = backend.predict("serving_default", {"image": empty}, ["top_k_ids", "probabilities"])
+def test_output_filter(backends, platform):
+    image = np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), np.float32)
+    wanted = ["top_k_ids", "probabilities"]
+    out = backends[platform].predict("serving_default", {"image": image}, wanted)
     assert list(out) == ["top_k_ids", "probabilities"]
-    assert out["probabilities"].shape == (0, NUM_CLASSES) and out["top_k_ids"].shape == (0, TOP_K)
+    assert out["probabilities"].shape == (1, NUM_CLASSES) and out["top_k_ids"].shape == (1, TOP_K)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("batching", [False, True])
+def test_empty_batch_through_the_core(backends, platform, batching):
+    """An empty batch is answered by the core from the signature, on every backend and CPU
+    (the SavedModel itself fails ``[0,k]`` MatMuls under oneDNN on some CPUs)."""
+    import asyncio
+
+    from serving.batching import BatchingOptions
+    from serving.core import ServingCore
+    from serving.errors import ServingError
+    from serving.servables import ServedVersion
+
+    class OneModel:
+        def __init__(self, backend):
+            self.served = ServedVersion("m", 1, platform, backend)
+
+        def resolve(self, name, version=None, label=None):
+            return self.served
+
+    options = BatchingOptions(max_batch_size=4, batch_timeout_micros=1000) if batching else None
+    core = ServingCore(OneModel(backends[platform]), batching=options, workers=1)
+    served = core.resolve("m")
+    empty = np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.float32)
+
+    async def calls():
+        wanted = ["top_k_classes", "probabilities"]
+        out = await core.predict(served, "serving_default", {"image": empty}, wanted)
+        raw = await core.predict(served, "serve_raw", {"image": np.zeros((0, 7, 9, 3), np.uint8)})
+        no_bytes = {"image_bytes": np.array([], dtype=object)}
+        encoded = await core.predict(served, "serve_bytes", no_bytes)
+        try:
+            await core.predict(served, "serving_default", {"image": empty.astype(np.float64)})
+        except ServingError as err:
+            return out, raw, encoded, err
+        raise AssertionError("a wrong dtype must still be refused for an empty batch")
+
+    out, raw, encoded, err = asyncio.run(calls())
+    core.close()
+    assert list(out) == ["top_k_classes", "probabilities"]
+    assert out["probabilities"].shape == (0, NUM_CLASSES)
+    assert out["probabilities"].dtype == np.float32
+    assert out["top_k_classes"].shape == (0, TOP_K) and out["top_k_classes"].dtype == object
+    for result in (raw, encoded):
+        assert result["probabilities"].shape == (0, NUM_CLASSES)
+        assert result["top_k_ids"].shape == (0, TOP_K) and result["top_k_ids"].dtype == np.int64
+    assert err.message == "Expects arg[0] to be float but double is provided"
 
 
 @pytest.mark.parametrize("platform", ["onnx", "tflite"])

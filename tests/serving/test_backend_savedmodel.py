@@ -179,3 +179,35 @@ def test_unloaded_backend_refuses_politely(tmp_path):
     backend.unload()
     with pytest.raises(FailedPrecondition, match="unloaded"):
         backend.predict("serving_default", {"x": np.ones(1, np.float32)})
+
+
+class _OpError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            "Graph execution error:\n\nDetected at node add_1 defined at (most recent call "
+            "last):\n<stack traces unavailable>\nMatrix size-incompatible: In[0]: [0,3], "
+            "In[1]: [8,5]\n\t [[{{node add_1}}]] [Op:__inference_signature_wrapper_181]",
+            "Matrix size-incompatible: In[0]: [0,3], In[1]: [8,5]",
+        ),
+        (
+            "Graph execution error:\n\nDetected at node 'p' defined at (most recent call "
+            "last):\n  File \"m.py\", line 3, in <module>\n    f()\nNode: 'p'\n"
+            "Name: <unknown>, Feature: x (data type: int64) is required but could not be "
+            "found.\n\t [[{{function_node __inference_f_9}}{{node p}}]] [Op:__inference_g_12]",
+            "Name: <unknown>, Feature: x (data type: int64) is required but could not be found.",
+        ),
+        ("cannot compute MatMul as input #1 was expected [Op:MatMul] name: ",
+         "cannot compute MatMul as input #1 was expected"),
+    ],
+)
+def test_op_message_keeps_only_the_ops_text(raw, expected):
+    from serving.backends.savedmodel import op_message
+
+    assert op_message(_OpError(raw)) == expected

@@ -70,9 +70,21 @@ def test_classify_with_context_merges_features(rest):
 def test_whole_number_feature_goes_to_int64_and_fails_like_tf_serving(rest):
     body = '{"signature_name": "regress_x_to_y", "examples": [{"x": 2}]}'
     reply = rest.post("/v1/models/hp/versions/1:regress", body)
-    # TF Serving: INVALID_ARGUMENT from ParseExample ("Data types don't match"); the exact
-    # text is the backend's rendering of the TF op error.
-    assert reply.status == 400 and reply.json()["error"]
+    # TF Serving returns ParseExample's own message (not TF 2's "Graph execution error:").
+    assert reply.status == 400
+    assert reply.json()["error"] == (
+        "Name: <unknown>, Key: x, Index: 0.  Data types don't match. "
+        "Data type: int64 but expected type: float"
+    )
+
+
+def test_missing_required_feature_gets_the_op_message(rest):
+    body = '{"signature_name": "regress_x_to_y", "examples": [{"y": 2.0}]}'
+    reply = rest.post("/v1/models/hp/versions/1:regress", body)
+    assert reply.status == 400
+    assert reply.json()["error"] == (
+        "Name: <unknown>, Feature: x (data type: float) is required but could not be found."
+    )
 
 
 def test_status_lists_versions_newest_first_and_ignores_labels(rest):
