@@ -55,10 +55,10 @@ def load_batching_options(path: str) -> BatchingOptions:
     """``BatchingParameters`` from a text proto (TF Serving's defaults for unset fields)."""
     if not path:
         return BatchingOptions()
-    from serving.config_protos import batching_parameters_class
+    from common import wire
 
     params = _parse_text_proto(
-        path, batching_parameters_class()(), "tensorflow.serving.BatchingParameters"
+        path, wire.BatchingParameters(), "tensorflow.serving.BatchingParameters"
     )
     defaults = BatchingOptions()
 
@@ -124,11 +124,9 @@ def load_prometheus_path(path: str) -> str | None:
     """The Prometheus page path from a ``MonitoringConfig`` file (None: no page)."""
     if not path:
         return None
-    from serving.config_protos import monitoring_config_class
+    from common import wire
 
-    config = _parse_text_proto(
-        path, monitoring_config_class()(), "tensorflow.serving.MonitoringConfig"
-    )
+    config = _parse_text_proto(path, wire.MonitoringConfig(), "tensorflow.serving.MonitoringConfig")
     if not config.prometheus_config.enable:
         return None
     return config.prometheus_config.path or DEFAULT_PROMETHEUS_PATH

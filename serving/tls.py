@@ -113,7 +113,7 @@ def load_ssl_config(path: str) -> TlsConfig:
     """Read and check an ``SSLConfig`` text proto (raises ``FlagError`` with one line)."""
     from google.protobuf import text_format
 
-    from serving.config_protos import ssl_config_class
+    from common import wire
 
     try:
         text = Path(path).read_text()
@@ -121,7 +121,7 @@ def load_ssl_config(path: str) -> TlsConfig:
         reason = getattr(err, "strerror", None) or _short(err)
         raise FlagError(f"--ssl_config_file: cannot read {path}: {reason}") from None
     try:
-        config = text_format.Parse(text, ssl_config_class()())
+        config = text_format.Parse(text, wire.SSLConfig())
     except text_format.ParseError as err:
         raise FlagError(f"Error parsing text-format tensorflow.serving.SSLConfig in {path}: "
                         f"{err}") from None
