@@ -4,14 +4,17 @@ error and counted in ``UNHANDLED_EXCEPTIONS`` (exported on the Prometheus page a
 
 ``spawn`` starts a task whose exception is reported as soon as it ends (batch tasks, pollers);
 ``install_loop_handler`` routes whatever else asyncio would report ("Task exception was never
-retrieved", a failing callback) through ``report`` too; threads call ``report`` from their
-``except`` clause. The test suite fails a test during which the counter moved.
+retrieved", a failing callback) through ``report`` too (a loop message without an exception,
+such as "Task was destroyed but it is pending!", is logged as an error but not counted);
+threads and request handlers call ``report`` from their ``except`` clause. The serving test
+suite fails a test during which the counter moved.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Coroutine
 from typing import Any
 
@@ -48,6 +51,11 @@ def _loop_handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:
     exc = context.get("exception")
     source = context.get("task") or context.get("future") or context.get("handle")
     name = source.get_name() if isinstance(source, asyncio.Task) else "event-loop"
+    if re.fullmatch(r"Task-\d+", name):  # asyncio's default names: one label, not thousands
+        name = "asyncio-task"
+    if exc is None:  # e.g. "Task was destroyed but it is pending!": no exception to count
+        log.error("%s: %s", name, context.get("message", "event loop error"))
+        return
     report(name, exc, context.get("message", ""))
 
 
