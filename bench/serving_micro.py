@@ -1,6 +1,6 @@
 """Micro-benchmark of the `serving serve` hot spots, old code vs new code in one process.
 
-Issue 5's serving benchmark (bench/results/serving_notes.md) blamed three pieces; this times
+Issue 5's serving benchmark (its notes: git history, commit 175a5b4) blamed three pieces; this times
 each of them for the code at ``--old-rev`` (extracted from git into a temporary package
 ``serving_old``) and for the working tree, interleaved round by round so both see the same
 machine load:

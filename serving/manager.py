@@ -251,8 +251,9 @@ class ModelManager:
         # A loaded TensorFlow model leaves hundreds of thousands of long-lived Python objects;
         # without this every full collection walks them (~280 ms on 2 cores) and request
         # parsing (a 480 kB JSON body allocates ~16k lists) triggers those collections often:
-        # served p99 340 ms -> 33 ms in bench/results/serving_notes.md. The cost: cyclic
-        # garbage among them is only reclaimed by reference counting after an unload.
+        # served p99 340 ms -> 33 ms in the issue 5 serving notes (git history, commit 175a5b4).
+        # The cost: cyclic garbage among them is only reclaimed by reference counting after an
+        # unload.
         gc.freeze()
         with self._lock:
             entry.backend = backend
