@@ -10,18 +10,15 @@ every TFSMLayer path must be one of those directories. Anything else is refused 
 
 from __future__ import annotations
 
-import json
-import zipfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from common.keras_file import scan_keras_file
 from exporter.errors import RunDirError
 
 __all__ = ["HUB_PREFIX", "is_hub_run", "trusted_modules", "check_hub_config", "load_hub_model"]
 
 HUB_PREFIX = "hub:"
-_UNSAFE = ("Lambda", "__lambda__", "TorchModuleWrapper")
 
 
 def is_hub_run(meta: dict[str, Any]) -> bool:
@@ -41,39 +38,25 @@ def trusted_modules(meta: dict[str, Any]) -> set[str]:
     return {str(Path(str(p)).resolve()) for p in listed}
 
 
-def _walk(config: Any) -> Iterable[dict[str, Any]]:
-    if isinstance(config, dict):
-        if "class_name" in config:
-            yield config
-        for value in config.values():
-            yield from _walk(value)
-    elif isinstance(config, list):
-        for value in config:
-            yield from _walk(value)
-
-
 def check_hub_config(model_path: Path, trusted: set[str]) -> None:
     """Refuse a ``.keras`` file holding Python code or a SavedModel outside ``trusted``, or a
     trusted SavedModel that is gone."""
     try:
-        with zipfile.ZipFile(model_path) as archive:
-            config = json.loads(archive.read("config.json"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise RunDirError(f"cannot read {model_path} as a .keras file ({exc})") from None
-    for item in _walk(config):
-        name = item.get("class_name")
-        if name in _UNSAFE:
-            raise RunDirError(f"refusing to load {model_path}: it contains Python code ({name}); "
-                              "pass --trust-model only if you trust where it comes from")
-        if name == "TFSMLayer":
-            path = str(Path(str(item.get("config", {}).get("filepath", ""))).resolve())
-            if path not in trusted:
-                raise RunDirError(f"refusing to load {model_path}: it loads the SavedModel "
-                                  f"{path}, which model.json does not list in hub_modules")
-            if not (Path(path) / "saved_model.pb").is_file():
-                raise RunDirError(f"{model_path} needs its TF-Hub module at {path}, which is "
-                                  "gone: a hub run is not self-contained (restore the module "
-                                  "there, then export)")
+        scan = scan_keras_file(model_path)
+    except ValueError as exc:
+        raise RunDirError(str(exc)) from None
+    if scan.unsafe:
+        raise RunDirError(f"refusing to load {model_path}: it contains Python code "
+                          f"({scan.unsafe[0]}); pass --trust-model only if you trust where it "
+                          "comes from")
+    for path in scan.savedmodels:
+        if path not in trusted:
+            raise RunDirError(f"refusing to load {model_path}: it loads the SavedModel "
+                              f"{path}, which model.json does not list in hub_modules")
+        if not (Path(path) / "saved_model.pb").is_file():
+            raise RunDirError(f"{model_path} needs its TF-Hub module at {path}, which is "
+                              "gone: a hub run is not self-contained (restore the module "
+                              "there, then export)")
 
 
 def load_hub_model(model_path: Path, meta: dict[str, Any]) -> Any:

@@ -27,13 +27,12 @@ Limits (honest):
 
 from __future__ import annotations
 
-import json
 import re
-import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from common.keras_file import scan_keras_file
 from trainer.backbone_spec import BACKBONE_NAME, BackboneSpec
 from trainer.errors import ModelError
 
@@ -46,7 +45,6 @@ DEFAULT_SIZE = 224
 _PROBE_BATCH = 2
 # What Keras' safe_mode refuses besides TFSMLayer: Python lambdas (and the Lambda layer that
 # carries them) and wrapped torch modules (pickled code).
-_UNSAFE = ("Lambda", "__lambda__", "TorchModuleWrapper")
 
 
 def is_hub(backbone: str) -> bool:
@@ -150,17 +148,6 @@ def hub_backbone(backbone: str, image_size: int, weights: str = "imagenet") -> A
     return model
 
 
-def _walk(config: Any) -> Iterable[dict[str, Any]]:
-    if isinstance(config, dict):
-        if "class_name" in config:
-            yield config
-        for value in config.values():
-            yield from _walk(value)
-    elif isinstance(config, list):
-        for value in config:
-            yield from _walk(value)
-
-
 def load_hub_model(model_path: str | Path, trusted: Iterable[str | Path] = (),
                    compile: bool = False) -> Any:
     """Load a ``model.keras`` that contains TFSMLayer hub backbones. The config is checked
@@ -171,19 +158,16 @@ def load_hub_model(model_path: str | Path, trusted: Iterable[str | Path] = (),
 
     allowed = {str(Path(p).resolve()) for p in trusted}
     try:
-        with zipfile.ZipFile(model_path) as archive:
-            config = json.loads(archive.read("config.json"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise ModelError(f"cannot read {model_path} as a .keras file ({exc})") from None
-    for item in _walk(config):
-        name = item.get("class_name")
-        if name in _UNSAFE:
-            raise ModelError(f"{model_path} contains Python code ({name}); refusing to load it")
-        if name == "TFSMLayer":
-            path = str(Path(item.get("config", {}).get("filepath", "")).resolve())
-            if path not in allowed:
-                raise ModelError(f"{model_path} loads the SavedModel {path}, which is not in "
-                                 "the trusted hub modules")
+        scan = scan_keras_file(model_path)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from None
+    if scan.unsafe:
+        raise ModelError(f"{model_path} contains Python code ({scan.unsafe[0]}); "
+                         "refusing to load it")
+    for path in scan.savedmodels:
+        if path not in allowed:
+            raise ModelError(f"{model_path} loads the SavedModel {path}, which is not in "
+                             "the trusted hub modules")
     return keras.saving.load_model(model_path, compile=compile, safe_mode=False)
 
 
