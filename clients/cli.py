@@ -193,3 +193,7 @@ def bench(server: str | None = SERVER, grpc: str | None = GRPC, model: str = MOD
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

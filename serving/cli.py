@@ -83,3 +83,7 @@ def version() -> None:
 def main() -> None:
     """Console entry point (``serving``)."""
     app(args=sys.argv[1:], prog_name="serving")
+
+
+if __name__ == "__main__":
+    main()

@@ -191,3 +191,14 @@ def test_implemented_flags_reach_the_options():
     assert options.grpc_max_threads == 4 and options.enable_grpc_healthcheck_service
     assert options.num_request_iterations_for_warmup == 7
     assert options.http_header_timeout_seconds == 2.5 and options.warned_flags == ()
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    """``python -m serving.cli serve --help`` is the same program as the ``serving`` command."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "serving.cli", "serve", "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "--model_base_path" in done.stdout and "--ssl_config_file" in done.stdout
