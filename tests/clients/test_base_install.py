@@ -9,10 +9,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.serve_process import serving_process
 
 REPO = Path(__file__).resolve().parents[2]
 ABSENT = ("tensorflow", "tensorflow_serving", "onnxruntime", "tf2onnx", "keras", "matplotlib")
@@ -62,31 +63,14 @@ def served(tmp_path_factory):
     export_run(ExportConfig(run_dir=run, model_base_path=base, name="tiny", version=1,
                             families=("savedmodel",), quantize=(),
                             verify=VerifySettings(latency_repeats=1)))
-    port_file = root / "ports.json"
-    log = (root / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from serving.cli import main; main()", "serve",
-         "--model_name=tiny", f"--model_base_path={base / 'tiny'}", "--port=0",
-         "--rest_api_port=auto", f"--port_file={port_file}"],
-        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-    try:
-        for _ in range(240):
-            if port_file.exists() or proc.poll() is not None:
-                break
-            time.sleep(0.5)
-        if not port_file.exists():
-            pytest.fail(f"server did not start: {(root / 'server.log').read_text()[-2000:]}")
-        ports = json.loads(port_file.read_text())
+    with serving_process(root, ["--model_name=tiny", f"--model_base_path={base / 'tiny'}"]) \
+            as (rest_url, grpc_target):
         import numpy as np
 
         samples = np.load(run / "samples.npz")
         data = root / "val.npz"
         np.savez(data, x=samples["x_val"][:16], y=samples["y_val"][:16])
-        yield f"http://127.0.0.1:{ports['rest']}", f"127.0.0.1:{ports['grpc']}", data
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
+        yield rest_url, grpc_target, data
 
 
 def test_base_install_has_no_heavy_packages(base_venv: Path) -> None:

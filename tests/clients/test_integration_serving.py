@@ -7,10 +7,6 @@ matters): v1 (label ``stable``) and v2 (label ``canary``), served with ``all`` v
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +18,7 @@ from clients.grpc_client import GrpcClient
 from clients.images import ImageSet
 from clients.prepare import ImageItem
 from clients.rest import RestClient
+from tests.serve_process import serving_process
 
 pytestmark = pytest.mark.slow
 
@@ -51,28 +48,9 @@ def served(tmp_path_factory):
         'model_config_list { config { name: "tiny" base_path: "%s" model_platform: '
         '"tensorflow" model_version_policy { all {} } version_labels { key: "stable" '
         'value: 1 } version_labels { key: "canary" value: 2 } } }' % (base / "tiny"))
-    port_file = root / "ports.json"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    log = (root / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from serving.cli import main; main()", "serve",
-         f"--model_config_file={config}", "--port=0", "--rest_api_port=auto",
-         f"--port_file={port_file}", "--allow_version_labels_for_unavailable_models=true"],
-        stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        for _ in range(240):
-            if port_file.exists() or proc.poll() is not None:
-                break
-            time.sleep(0.5)
-        if not port_file.exists():
-            pytest.fail(f"server did not start: {(root / 'server.log').read_text()[-2000:]}")
-        ports = json.loads(port_file.read_text())
-        yield (f"http://127.0.0.1:{ports['rest']}", f"127.0.0.1:{ports['grpc']}", root / "run1",
-               base / "tiny")
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
+    flags = [f"--model_config_file={config}", "--allow_version_labels_for_unavailable_models=true"]
+    with serving_process(root, flags) as (rest_url, grpc_target):
+        yield rest_url, grpc_target, root / "run1", base / "tiny"
 
 
 @pytest.fixture(scope="module")
