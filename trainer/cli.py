@@ -70,17 +70,21 @@ def fit(
                                    "y_coarse, names from coarse_labels.txt)."),
     classes: str | None = typer.Option(None, help="Class subset a,b,c (names or indices)."),
     train_size: int | None = typer.Option(None, help="Class-balanced training subset size."),
-    augment: str | None = typer.Option(None, help="Augmentations: flip,crop."),
+    augment: str | None = typer.Option(None, help="Augmentations: flip,crop ('' = none; "
+                                       "default: the recipe's, else none)."),
     seed: int = typer.Option(0, help="Seed for split, shuffling and initialisation."),
     backbone: str = typer.Option("mobilenet", help="See `trainer backbones`."),
     weights: str = typer.Option("imagenet", help="imagenet | none | PATH (.h5, no top)."),
     alpha: float = typer.Option(1.0, help="Width multiplier (mobilenet backbones)."),
-    image_size: int | None = typer.Option(None, help="Input size (default per backbone)."),
+    image_size: int | None = typer.Option(None, help="Input size (default: the recipe's, "
+                                          "else the backbone's)."),
     pooling: str = typer.Option("avg", help="Head pooling: avg | flatten."),
     dense: int = typer.Option(0, help="Hidden Dense units in the head (0 = none)."),
     dropout: float = typer.Option(0.0, help="Dropout before the output layer."),
-    freeze: str = typer.Option("none", help="all | none | N | LAYER_NAME (backbone layers)."),
-    batchnorm: str = typer.Option("train", help="Unfrozen BatchNorm: train | frozen."),
+    freeze: str | None = typer.Option(None, help="all | none | N | LAYER_NAME (backbone "
+                                      "layers; default: the recipe's, else none)."),
+    batchnorm: str | None = typer.Option(None, help="Unfrozen BatchNorm: train | frozen "
+                                         "(default: the recipe's, else train)."),
     input_noise: float = typer.Option(0.0, help="GaussianNoise stddev on 0..255 pixels "
                                       "(training only; 0 = off)."),
     upsample: int = typer.Option(1, help="UpSampling2D factor before the backbone: the "
@@ -99,14 +103,29 @@ def fit(
     fine_tune_lr: float = typer.Option(1e-5, help="Phase 2 learning rate."),
     unfreeze_from: str = typer.Option("0", help="Phase 2 trains the backbone from this "
                                       "layer name, or after its first N layers (0 = all)."),
-    optimizer: str = typer.Option("adam", help="sgd | adam | adamw."),
-    lr: float = typer.Option(1e-3, help="Learning rate."),
+    optimizer: str | None = typer.Option(None, help="sgd | adam | adamw (default: the "
+                                         "recipe's, else adam)."),
+    lr: float | None = typer.Option(None, help="Learning rate (default: the recipe's, else "
+                                    "0.001)."),
     momentum: float = typer.Option(0.9, help="SGD momentum."),
     weight_decay: float = typer.Option(0.0, help="Decoupled weight decay."),
-    label_smoothing: float = typer.Option(0.0, help="Label smoothing."),
-    schedule: str = typer.Option("constant", help="constant | cosine."),
-    epochs: int | None = typer.Option(None, help="Epochs (default 10)."),
-    batch_size: int = typer.Option(32, help="Batch size."),
+    label_smoothing: float | None = typer.Option(None, help="Label smoothing (default: the "
+                                                 "recipe's, else 0)."),
+    ema: float | None = typer.Option(None, help="Keep an exponential moving average of the weights "
+                              "with this momentum (e.g. 0.999) and end the run with it "
+                              "(0 = off; default: the recipe's, else 0)."),
+    schedule: str | None = typer.Option(None, help="constant | cosine (default: the "
+                                        "recipe's, else constant)."),
+    epochs: int | None = typer.Option(None, help="Epochs (default: sized by the recipe to the "
+                                      "data, else 10)."),
+    time_budget: str | None = typer.Option(
+        None, help="Wall-time budget (600, 10m, 1.5h): measure this machine, then train the "
+        "epochs that fit (one-phase runs; instead of --epochs)."),
+    recipe: str = typer.Option("auto", help="Defaults for the flags not given: auto (the "
+                               "backbone's tuned recipe when it starts from pretrained "
+                               "weights) | none (plain defaults) | mobilenet-finetune."),
+    batch_size: int | None = typer.Option(None, help="Batch size (default: the recipe's, "
+                                          "else 32)."),
     early_stopping: int = typer.Option(0, help="Patience in epochs (0 = off)."),
     strategy: str = typer.Option("auto", help="auto | default | mirrored | multi-worker "
                                  "(TF_CONFIG; the chief writes --out)."),
@@ -123,27 +142,31 @@ def fit(
         from trainer.config import make_config
         from trainer.fit import fit as run_fit
         from trainer.fit import resume_config
+        from trainer.recipes import describe_recipe
 
         if resume:
             config = resume_config(out, epochs)
         else:
+            if time_budget is not None and epochs is not None:
+                raise TrainerError("give --epochs or --time-budget, not both")
             config = make_config(
                 data=data, out=str(out), val_data=val_data, val_split=val_split,
                 test_split=test_split, test_data=test_data,
                 label_mode=label_mode, classes=_split(classes) or None, train_size=train_size,
-                augment=_split(augment), seed=seed, backbone=backbone, weights=weights,
-                alpha=alpha, image_size=image_size, pooling=pooling, dense=dense,
-                dropout=dropout, freeze=freeze, batchnorm=batchnorm,
-                input_noise=input_noise, upsample=upsample,
+                augment=None if augment is None else _split(augment), seed=seed,
+                backbone=backbone, weights=weights, alpha=alpha, image_size=image_size,
+                pooling=pooling, dense=dense, dropout=dropout, freeze=freeze,
+                batchnorm=batchnorm, input_noise=input_noise, upsample=upsample,
                 init_from=str(init_from) if init_from else None,
                 cache_features=cache_features, cache_dir=str(cache_dir) if cache_dir else None,
                 fine_tune_epochs=fine_tune_epochs, fine_tune_lr=fine_tune_lr,
                 unfreeze_from=unfreeze_from, optimizer=optimizer, lr=lr,
                 momentum=momentum, weight_decay=weight_decay, label_smoothing=label_smoothing,
-                schedule=schedule, epochs=epochs or 10, batch_size=batch_size,
-                early_stopping=early_stopping, strategy=strategy,
-                mixed_precision=mixed_precision, xla=xla,
+                ema=ema, schedule=schedule, epochs=epochs, time_budget=time_budget,
+                recipe=recipe, batch_size=batch_size, early_stopping=early_stopping,
+                strategy=strategy, mixed_precision=mixed_precision, xla=xla,
                 overwrite=overwrite, tensorboard=tensorboard)
+            typer.echo(describe_recipe(config))
         result = run_fit(config, resume=resume, verbose=0 if quiet else 1)
         m = result.metrics
         typer.echo(f"run: {result.run_dir}")
@@ -173,6 +196,8 @@ def evaluate(
     out: Path | None = typer.Option(None, help="Output directory (default: beside model)."),
     batch_size: int = typer.Option(64, help="Batch size."),
     label_mode: str = typer.Option("fine", help="CIFAR-100 labels: fine | coarse."),
+    tta: str = typer.Option("none", help="Test-time augmentation: none | flip (average each "
+                            "image's and its mirror image's probabilities; 2x compute)."),
     debug: bool = DEBUG,
 ) -> None:
     """Top-1/top-5 and per-class accuracy (95% Wilson interval), confusion matrix."""
@@ -180,8 +205,9 @@ def evaluate(
         from trainer.evaluate import evaluate as run_evaluate
 
         r = run_evaluate(target, data, out=out, batch_size=batch_size, label_mode=label_mode,
-                         test_split=test_split)
-        typer.echo(f"{r.num_images} images ({r.data})  top-1 {r.top1:.4f} (95% CI "
+                         test_split=test_split, tta=tta)
+        shown_tta = "" if tta == "none" else f", tta {tta}"
+        typer.echo(f"{r.num_images} images ({r.data}{shown_tta})  top-1 {r.top1:.4f} (95% CI "
                    f"[{r.ci95[0]:.4f}, {r.ci95[1]:.4f}])  top-{r.top_k} {r.top5:.4f}")
         width = max(len(label) for label in r.labels)
         for label, acc in r.per_class.items():

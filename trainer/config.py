@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from trainer.errors import TrainerError
 
-__all__ = ["FitConfig", "make_config", "load_config", "dump_config"]
+__all__ = ["FitConfig", "make_config", "load_config", "dump_config", "parse_duration"]
 
 AUGMENTATIONS = ("flip", "crop")
 
@@ -54,8 +54,11 @@ class FitConfig(BaseModel):
     momentum: float = 0.9
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
+    ema: float = 0.0  # momentum of the weight average the run ends with (0 = off)
     schedule: Literal["constant", "cosine"] = "constant"
-    epochs: int = 10
+    epochs: int | None = None  # None = sized by the recipe to the data (fit resolves it)
+    time_budget: float | None = None  # seconds of wall time that size --epochs (fit)
+    recipe: str = "none"  # the recipe that filled in the flags not given (trainer.recipes)
     batch_size: int = 32
     early_stopping: int = 0
 
@@ -80,14 +83,14 @@ class FitConfig(BaseModel):
             raise ValueError(f"must be in [0, 1), got {v}")
         return v
 
-    @field_validator("dropout", "label_smoothing")
+    @field_validator("dropout", "label_smoothing", "ema")
     @classmethod
     def _fraction(cls, v: float) -> float:
         if not 0.0 <= v < 1.0:
             raise ValueError(f"must be in [0, 1), got {v}")
         return v
 
-    @field_validator("epochs", "batch_size", "upsample")
+    @field_validator("batch_size", "upsample")
     @classmethod
     def _positive(cls, v: int) -> int:
         if v < 1:
@@ -108,6 +111,11 @@ class FitConfig(BaseModel):
             raise ValueError(f"must be >= 0, got {v}")
         return v
 
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _budget(cls, v: Any) -> float | None:
+        return None if v is None else parse_duration(v)
+
     @field_validator("lr", "fine_tune_lr")
     @classmethod
     def _lr(cls, v: float) -> float:
@@ -115,7 +123,7 @@ class FitConfig(BaseModel):
             raise ValueError(f"must be > 0, got {v}")
         return v
 
-    @field_validator("train_size", "image_size")
+    @field_validator("train_size", "image_size", "epochs")
     @classmethod
     def _optional_positive(cls, v: int | None) -> int | None:
         if v is not None and v < 1:
@@ -166,8 +174,24 @@ class FitConfig(BaseModel):
 
     @property
     def total_epochs(self) -> int:
-        """Epochs of both phases (``--epochs`` + ``--fine-tune-epochs``)."""
-        return self.epochs + self.fine_tune_epochs
+        """Epochs of both phases (``--epochs`` + ``--fine-tune-epochs``; an unresolved
+        ``--epochs`` counts 0)."""
+        return (self.epochs or 0) + self.fine_tune_epochs
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``600``, ``"600s"``, ``"10m"``, ``"1.5h"`` (ValueError if not > 0)."""
+    text = str(value).strip().lower()
+    scale = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(text[-1:])
+    number = text[:-1] if scale else text
+    try:
+        seconds = float(number) * (scale or 1.0)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a duration; accepted: seconds (600, 600s), "
+                         "minutes (10m) or hours (1.5h)") from None
+    if not seconds > 0:
+        raise ValueError(f"must be > 0, got {value!r}")
+    return seconds
 
 
 def _one_line(exc: ValidationError) -> str:
@@ -179,9 +203,17 @@ def _one_line(exc: ValidationError) -> str:
 
 
 def make_config(**values: Any) -> FitConfig:
-    """Validate ``values`` into a FitConfig; a bad value is a one-line TrainerError."""
+    """Validate ``values`` into a FitConfig, completed by its recipe (``recipe``: "auto" when
+    not given; see :mod:`trainer.recipes`); a value of None means "not given". A bad value is
+    a one-line TrainerError."""
+    from trainer.recipes import resolve
+
     try:
-        return FitConfig(**values)
+        resolved, _, _ = resolve({"recipe": "auto", **values})
+    except ValueError as exc:
+        raise TrainerError(f"--recipe: {exc}") from None
+    try:
+        return FitConfig(**resolved)
     except ValidationError as exc:
         raise TrainerError(_one_line(exc)) from None
 

@@ -11,12 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from trainer.atomic import write_json
+from trainer.atomic import savez, write_json
 from trainer.data import ImageSet
 from trainer.errors import DataError, ModelError
 from trainer.metrics import confusion_matrix, per_class_accuracy, top_k_accuracy
 
-__all__ = ["EvalResult", "evaluate", "resolve_model"]
+__all__ = ["EvalResult", "evaluate", "resolve_model", "TTA_MODES"]
+
+TTA_MODES = ("none", "flip")
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +38,14 @@ class EvalResult:
     labels: list[str]
     files: list[str] = field(default_factory=list)
     ci95: tuple[float, float] = (float("nan"), float("nan"))
+    tta: str = "none"
 
     def to_json(self) -> dict[str, Any]:
         """The ``eval_metrics.json`` content."""
         return {"model": self.model, "data": self.data, "num_images": self.num_images,
                 "top1_accuracy": self.top1, "top1_ci95": list(self.ci95),
                 "ci_method": "wilson", "top5_accuracy": self.top5, "top_k": self.top_k,
+                "tta": self.tta,
                 "per_class_accuracy": self.per_class}
 
 
@@ -77,12 +81,16 @@ def _align(ds: ImageSet, labels: list[str]) -> ImageSet:
 
 def evaluate(target: str | Path, data: str | None, *, out: str | Path | None = None,
              batch_size: int = 64, label_mode: str = "fine",
-             test_split: bool = False) -> EvalResult:
+             test_split: bool = False, tta: str = "none") -> EvalResult:
     """Evaluate the model at ``target`` on ``data`` (any ``--data`` source; a named data set
     without ``:train``/``:test`` means its *test* split), or with ``test_split`` on exactly
     the held-out test images the run ``target`` kept apart (``--test-split``/``--test-data``);
-    write ``eval_metrics.json``, ``eval_confusion_matrix.json`` and
-    ``eval_confusion_matrix.png`` beside the model, or into ``out``."""
+    write ``eval_metrics.json``, ``eval_confusion_matrix.json``, ``eval_confusion_matrix.png``
+    and ``eval_predictions.npz`` (``y``, ``probs``: per image) beside the model, or into
+    ``out``. ``tta="flip"`` averages the probabilities of each image and its mirror image
+    (test-time augmentation: twice the compute; served models do not do it)."""
+    if tta not in TTA_MODES:
+        raise DataError(f"--tta {tta!r}: accepted: {', '.join(TTA_MODES)}")
     if (data is None) == (not test_split):
         raise DataError("give --data SOURCE or --test-split (the run's held-out images), "
                         "exactly one")
@@ -111,8 +119,14 @@ def evaluate(target: str | Path, data: str | None, *, out: str | Path | None = N
     if len(labels) != outputs:
         raise ModelError(f"model has {outputs} outputs but {len(labels)} labels")
     ds = _align(ds, labels)
-    probs, y = predict_probs(model, make_dataset(ds, image_size=size, batch_size=batch_size,
-                                                 training=False))
+    dataset = make_dataset(ds, image_size=size, batch_size=batch_size, training=False)
+    probs, y = predict_probs(model, dataset)
+    if tta == "flip":
+        import tensorflow as tf
+
+        mirrored, _ = predict_probs(model, dataset.map(
+            lambda x, label: (tf.reverse(x, axis=[2]), label)))
+        probs = (probs + mirrored) / 2
     cm = confusion_matrix(y, probs.argmax(axis=1), len(labels))
     from trainer.metrics import wilson_interval
 
@@ -120,15 +134,16 @@ def evaluate(target: str | Path, data: str | None, *, out: str | Path | None = N
         model=str(model_path), data=data, num_images=int(len(y)),
         top1=top_k_accuracy(probs, y, 1), top5=top_k_accuracy(probs, y, 5),
         top_k=min(5, len(labels)), per_class=per_class_accuracy(cm, labels), confusion=cm,
-        labels=labels,
+        labels=labels, tta=tta,
         ci95=wilson_interval(int(np.trace(cm)), int(len(y))))
     out_dir = Path(out) if out is not None else model_path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [out_dir / "eval_metrics.json", out_dir / "eval_confusion_matrix.json",
-             out_dir / "eval_confusion_matrix.png"]
+             out_dir / "eval_confusion_matrix.png", out_dir / "eval_predictions.npz"]
     write_json(files[0], result.to_json())
     write_json(files[1], {"labels": labels, "matrix": cm.tolist(),
                           "rows": "true class", "columns": "predicted class"})
     plot_confusion(cm, labels, files[2], f"confusion matrix: {ds.source or data}"[:80])
+    savez(files[3], y=np.asarray(y), probs=probs.astype(np.float32))
     result.files = [str(f) for f in files]
     return result

@@ -136,6 +136,8 @@ def _train(config: FitConfig, resume: bool, verbose: int,
     _seed_everything(config.seed)
     data = prepare_data(config)
     steps = math.ceil(len(data.train) / config.batch_size)
+    if not resume:
+        config = _default_epochs(config, len(data.train))
     head = None
     if resume:
         paths = prepare_run_dir(config.out, overwrite=False, resume=True)
@@ -154,6 +156,10 @@ def _train(config: FitConfig, resume: bool, verbose: int,
             plan = plan_phases(config, model)
             if not plan.cached:  # a cached phase compiles the head instead
                 compile_model(model, config, steps, xla)
+            if config.time_budget is not None:
+                config = _fit_budget(config, model, data, plan, size, steps)
+                compile_model(model, config, steps, xla)  # the schedule spans the new epochs
+                _seed_everything(config.seed)
         state = RunState()
         paths = prepare_run_dir(config.out, overwrite=config.overwrite, resume=False)
         write_text(paths.config, dump_config(config))
@@ -185,6 +191,45 @@ def _train(config: FitConfig, resume: bool, verbose: int,
     metrics = finish_run(model, paths, data, val_ds, state, precision=precision, xla=xla,
                          test=test)
     return FitResult(run_dir=paths.root, metrics=metrics)
+
+
+def _default_epochs(config: FitConfig, train_images: int) -> FitConfig:
+    """``--epochs`` not given: sized by the recipe to ``train_images`` (10 without one)."""
+    if config.epochs is not None:
+        return config
+    from trainer.recipes import RECIPES, default_epochs
+
+    recipe = RECIPES.get(config.recipe)
+    epochs = (default_epochs(recipe, train_images) if recipe else None) or 10
+    if recipe and recipe.values and config.time_budget is None:
+        log.info("epochs: %d (recipe %s: about %d training images seen over %d images)",
+                 epochs, recipe.name, epochs * train_images, train_images)
+    return config.model_copy(update={"epochs": epochs})
+
+
+def _fit_budget(config: FitConfig, model: Any, data: FitData, plan: Any, size: int,
+                steps: int) -> FitConfig:
+    """``--time-budget``: the epochs that fit, measured on this machine (trainer.budget)."""
+    from trainer.budget import epochs_for_budget, measure_step_times, process_elapsed
+    from trainer.data import make_dataset
+    from trainer.training import one_hot
+
+    if plan.cached or config.fine_tune_epochs:
+        raise TrainerError("--time-budget sizes a one-phase run trained on images; a cached "
+                           "or two-phase run takes --epochs / --fine-tune-epochs")
+    classes, batch = len(data.labels), config.batch_size
+    train_ds = one_hot(make_dataset(data.train, image_size=size, batch_size=batch,
+                                    training=True, augment=plan.phase1_augment,
+                                    seed=config.seed, repeat=True), classes)
+    val_ds = one_hot(make_dataset(data.val, image_size=size, batch_size=batch,
+                                  training=False), classes)
+    times = measure_step_times(model, train_ds, val_ds)
+    val_steps = math.ceil(len(data.val) / batch)
+    test_steps = math.ceil(len(data.test) / batch) if data.test is not None else 0
+    epochs = epochs_for_budget(config.time_budget or 0.0, process_elapsed(), times,
+                               train_steps=steps, val_steps=val_steps,
+                               final_eval_steps=2 * val_steps + test_steps)
+    return config.model_copy(update={"epochs": epochs})
 
 
 def _cache_dir(config: FitConfig) -> Path:

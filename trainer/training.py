@@ -11,8 +11,10 @@ __all__ = ["make_optimizer", "compile_model", "one_hot"]
 
 def make_optimizer(config: FitConfig, steps_per_epoch: int, *, lr: float | None = None,
                    epochs: int | None = None) -> Any:
-    """The optimizer named by ``--optimizer`` with ``--lr`` (constant, or cosine decay over all
-    ``--epochs``), ``--momentum`` (sgd) and ``--weight-decay`` (decoupled, all optimizers).
+    """The optimizer named by ``--optimizer`` with ``--lr`` (constant, or cosine decay over
+    all ``--epochs``), ``--momentum`` (sgd), ``--weight-decay`` (decoupled, all optimizers)
+    and ``--ema`` (an exponential moving average of the trainable weights, Keras'
+    ``use_ema``; ``fit`` copies the average into the model when training ends).
     ``lr``/``epochs`` replace ``--lr``/``--epochs`` (phase 2 of a fine-tune)."""
     import keras
 
@@ -21,11 +23,12 @@ def make_optimizer(config: FitConfig, steps_per_epoch: int, *, lr: float | None 
         rate = keras.optimizers.schedules.CosineDecay(
             rate, decay_steps=max(1, (epochs or config.epochs) * steps_per_epoch))
     decay = config.weight_decay or None
+    ema = {"use_ema": config.ema > 0, "ema_momentum": config.ema or 0.99}
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(rate, momentum=config.momentum, weight_decay=decay)
+        return keras.optimizers.SGD(rate, momentum=config.momentum, weight_decay=decay, **ema)
     if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(rate, weight_decay=config.weight_decay)
-    return keras.optimizers.Adam(rate, weight_decay=decay)
+        return keras.optimizers.AdamW(rate, weight_decay=config.weight_decay, **ema)
+    return keras.optimizers.Adam(rate, weight_decay=decay, **ema)
 
 
 def compile_model(model: Any, config: FitConfig, steps_per_epoch: int, xla: bool, *,

@@ -136,6 +136,30 @@ def test_crop_is_a_window_of_the_reflect_padded_image():
     assert len(set(offsets)) > 1
 
 
+def test_in_memory_images_are_cropped_at_source_size_then_resized():
+    """Upscaled in-memory images: the window is taken from the source pixels (pad = source
+    side // 8), and the result is that window through the contract resize."""
+    ds = _set(n_per_class=4, classes=2, size=8)
+    pad = 8 // 8
+    images, _ = _collect(
+        make_dataset(
+            ds, image_size=24, batch_size=8, training=True, shuffle=False, augment=["crop"]
+        )
+    )
+    offsets = []
+    for image, source in zip(images, ds.x.astype(np.float32), strict=True):
+        padded = np.pad(source, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+        found = [
+            (dy, dx)
+            for dy in range(2 * pad + 1)
+            for dx in range(2 * pad + 1)
+            if np.allclose(_contract_resize(padded[dy : dy + 8, dx : dx + 8], 24), image)
+        ]
+        assert found, "augmented image is not a resized window of the padded source"
+        offsets.append(found[0])
+    assert len(set(offsets)) > 1
+
+
 def test_augmentation_is_deterministic_under_a_seed():
     ds = _set()
 

@@ -64,3 +64,28 @@ def test_labels_aligned_by_name(small_cnn_run: Any, tmp_path: Path) -> None:
 def test_missing_model(tmp_path: Path, npz_path: Path) -> None:
     with pytest.raises(ModelError, match="no model at"):
         evaluate(tmp_path, str(npz_path))
+
+
+def test_flip_tta_averages_each_image_and_its_mirror(small_cnn_run: Any, npz_path: Path,
+                                                     tmp_path: Path) -> None:
+    import keras
+
+    model = keras.saving.load_model(small_cnn_run.run_dir / "model.keras", safe_mode=True)
+    data = np.load(npz_path)
+    x = data["x"].astype("float32")
+    expected = (np.asarray(model(x, training=False))
+                + np.asarray(model(x[:, :, ::-1], training=False))) / 2
+    result = evaluate(small_cnn_run.run_dir, str(npz_path), out=tmp_path, tta="flip")
+    saved = np.load(tmp_path / "eval_predictions.npz")
+    order = np.argsort(saved["y"], kind="stable")  # the npz is sorted by class already
+    np.testing.assert_array_equal(saved["y"][order], data["y"])
+    np.testing.assert_allclose(saved["probs"][order], expected, atol=1e-5)
+    assert result.top1 == pytest.approx(float(np.mean(expected.argmax(1) == data["y"])))
+    assert json.loads((tmp_path / "eval_metrics.json").read_text())["tta"] == "flip"
+
+
+def test_unknown_tta_is_refused(small_cnn_run: Any, npz_path: Path) -> None:
+    from trainer.errors import DataError
+
+    with pytest.raises(DataError, match="--tta 'rotate': accepted: none, flip"):
+        evaluate(small_cnn_run.run_dir, str(npz_path), tta="rotate")

@@ -3,7 +3,9 @@
 Per element: index -> uint8 image (gathered from ``x``, or read and decoded from ``paths``
 with ``tf.image.decode_image(channels=3)``, so grey is repeated and alpha dropped) ->
 float32 -> contract resize to S×S (``tf.image.resize`` bilinear, no antialias; skipped when
-the image already is S×S) -> augmentation (training only) -> batch -> prefetch.
+the image already is S×S) -> batch -> prefetch. Augmentation (training only) runs before the
+resize on in-memory square images (at the source size: cheaper, and the same windows up to
+interpolation), after it on decoded files.
 Only indices are shuffled, so memory does not grow with the image size.
 
 Randomness is stateless and derived from ``seed``: each epoch's order and augmentation are a
@@ -14,7 +16,8 @@ of an epoch may be short), so use ``steps_per_epoch = ceil(N / batch_size)``. Wi
 ``repeat=False`` every new iteration draws a fresh key from ``Dataset.random(seed)``.
 
 Augmentations: ``flip`` (random horizontal flip, p = 0.5) and ``crop`` (reflect-pad by
-``S // 8`` pixels on each side, then a random S×S crop; a no-op below 8 px).
+``side // 8`` pixels on each side, then a random window of the image's side; a no-op below
+8 px), where ``side`` is the size the augmentation runs at (above).
 """
 
 from __future__ import annotations
@@ -67,10 +70,15 @@ def make_dataset(
     augment_seed = tf.constant([seed, _AUGMENT_SALT], dtype=tf.int64)
 
     def element(key: tf.Tensor, position: tf.Tensor, index: tf.Tensor) -> tuple[Any, Any]:
-        image = load(index)
         if steps:
             item_seed = _fold(_fold(augment_seed, key), position)
-            image = _augment(image, steps, item_seed, image_size)
+
+            def augment_fn(image: tf.Tensor, side: int) -> tf.Tensor:
+                return _augment(image, steps, item_seed, side)
+
+            image = load(index, augment_fn)
+        else:
+            image = load(index, None)
         return image, tf.gather(labels, index)
 
     def one_epoch(key: tf.Tensor) -> tf.data.Dataset:
@@ -103,23 +111,34 @@ def make_dataset(
     return dataset.with_options(options)
 
 
-def _image_loader(ds: ImageSet, size: int) -> Callable[[Any], Any]:
-    """index -> float32 (S, S, 3) image, resized with the contract resize."""
+def _image_loader(ds: ImageSet, size: int) -> Callable[[Any, Any], Any]:
+    """``(index, augment)`` -> float32 (S, S, 3) image, resized with the contract resize.
+    ``augment(image, side)`` (or None) runs on the square image of side ``side``: on the
+    source pixels before the resize when every image has the same square shape (in-memory
+    arrays: 32 px CIFAR images are cropped and flipped at 32 px, 16x fewer pixels than at
+    128 px), else after the resize."""
     import tensorflow as tf
 
     if ds.x is not None:
         pixels = tf.constant(ds.x)
-        same = ds.x.shape[1] == size and ds.x.shape[2] == size
+        height, width = int(ds.x.shape[1]), int(ds.x.shape[2])
+        same = height == size and width == size
+        early = height == width  # augment at the source size, then resize
 
-        def from_memory(index: tf.Tensor) -> tf.Tensor:
+        def from_memory(index: tf.Tensor, augment: Any) -> tf.Tensor:
             image = tf.cast(tf.gather(pixels, index), tf.float32)
-            return image if same else _resize(image, size)
+            if augment is not None and early:
+                image = augment(image, height)
+            image = image if same else _resize(image, size)
+            if augment is not None and not early:
+                image = augment(image, size)
+            return image
 
         return from_memory
     assert ds.paths is not None
     files = tf.constant(ds.paths)
 
-    def from_file(index: tf.Tensor) -> tf.Tensor:
+    def from_file(index: tf.Tensor, augment: Any) -> tf.Tensor:
         raw = tf.io.read_file(tf.gather(files, index))
         image = tf.image.decode_image(raw, channels=3, expand_animations=False)
         image = tf.cast(image, tf.float32)
@@ -127,7 +146,7 @@ def _image_loader(ds: ImageSet, size: int) -> Callable[[Any], Any]:
         fits = tf.logical_and(tf.equal(shape[0], size), tf.equal(shape[1], size))
         image = tf.cond(fits, lambda: image, lambda: _resize(image, size))
         image.set_shape([size, size, 3])
-        return image
+        return image if augment is None else augment(image, size)
 
     return from_file
 
