@@ -19,10 +19,11 @@ what the general path produces for the same body.
 
 For float and double inputs, step 3 is done by simdjson (``pysimdjson``, installed with the
 ``[serve]`` extra): it checks the array's JSON grammar and converts every number to the
-correctly rounded double straight into one buffer (``Array.as_buffer``), ~2.5x faster than
-the orjson route (BENCHMARKS.md section 3d). Whatever it refuses (e.g. integers beyond 64
-bits, which orjson reads as floats) goes the orjson route, which stays the authority; without
-pysimdjson (the clients' base install, which parses no requests) that route runs alone.
+correctly rounded double straight into one buffer (``Array.as_buffer``); this route is ~1.8x
+faster than the orjson route (BENCHMARKS.md section 3d). Whatever simdjson refuses (e.g.
+integers beyond 64 bits, which orjson reads as floats) goes the orjson route, which stays the
+authority; without pysimdjson (the clients' base install, which parses no requests) that
+route runs alone.
 """
 
 from __future__ import annotations
