@@ -13,7 +13,7 @@ BENCH_ARGS ?=
 
 .PHONY: tools install demo test test-quick test-all test-reliability lint bench clean
 
-$(STAMP): pyproject.toml constraints.txt setup.py serving/codecs/_jsonarray.c
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[all,dev,bench]'
@@ -52,4 +52,3 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .ruff_cache build
-	rm -f serving/codecs/_jsonarray*.so

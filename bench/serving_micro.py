@@ -9,8 +9,8 @@ machine load:
   32x32 -> 128x128, batch 1 and 16;
 - ``rest parse``: ``parse_predict_request`` on a client-resized 128x128 image body (~490 kB)
   and on a raw 32x32 uint8 image for ``serve_raw`` (~13 kB). When the old revision has the
-  optional native parser's source, the working tree's built extension is copied into it (git
-  holds no binaries), so both sides run with it;
+  C parser's source (removed by issue 17), a built ``_jsonarray*.so`` in the working tree is
+  copied into it (git holds no binaries); without one the old side runs its Python route;
 - ``core``: ``ServingCore.predict`` round trip (thread hand-off, batching queue) around a
   backend that does nothing, at concurrency 1, batching off and on (timeout 0);
 - with ``--version-dir`` (an exported version directory): the ONNX backend's bare

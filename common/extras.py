@@ -16,7 +16,7 @@ DISTRIBUTION = "tfserve-kit"
 EXTRAS: dict[str, tuple[str, ...]] = {
     "train": ("tensorflow", "keras", "yaml", "pydantic", "matplotlib"),
     "export": ("tensorflow", "keras", "pydantic", "tf2onnx", "onnx", "onnxruntime"),
-    "serve": ("uvloop", "httptools"),
+    "serve": ("uvloop", "httptools", "simdjson"),
     "plots": ("matplotlib",),
 }
 

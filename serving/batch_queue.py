@@ -24,15 +24,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from serving.batching_options import BatchingOptions
 from serving.errors import Internal, InvalidArgument, ServingError, Unavailable
 from serving.task_errors import report, spawn
-
-if TYPE_CHECKING:
-    from serving.batching import BatchingOptions
 
 __all__ = ["Batch", "BatchQueue", "Runner", "Task"]
 

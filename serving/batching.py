@@ -29,11 +29,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 import numpy as np
 
 from serving.batch_queue import BatchQueue, Runner, exact_shape_key
+from serving.batching_options import BatchingOptions
 from serving.errors import InvalidArgument, ServingError, Unavailable
 
 __all__ = ["BatchingOptions", "Batcher", "VariableDims"]
@@ -43,35 +43,6 @@ log = logging.getLogger(__name__)
 # Per input alias: for each dimension past dim 0, whether the signature leaves it variable
 # (None: unknown rank, every dimension is variable).
 VariableDims = Mapping[str, tuple[bool, ...] | None]
-
-
-@dataclass(frozen=True)
-class BatchingOptions:
-    """``BatchingParameters`` (TF Serving's defaults where the file leaves a field unset)."""
-
-    max_batch_size: int = 1000
-    batch_timeout_micros: int = 0
-    max_enqueued_batches: int = 1000000
-    num_batch_threads: int = 4
-    allowed_batch_sizes: tuple[int, ...] = ()
-    thread_pool_name: str = "batch_threads"
-    max_execution_batch_size: int = 0  # 0: unset (= max_batch_size); used only when splitting
-    enable_large_batch_splitting: bool = False
-    pad_variable_length_inputs: bool = False
-
-    @property
-    def execution_batch_size(self) -> int:
-        """The most rows one model call holds."""
-        if self.enable_large_batch_splitting and self.max_execution_batch_size > 0:
-            return self.max_execution_batch_size
-        return self.max_batch_size
-
-    def padded_size(self, size: int) -> int:
-        """The smallest allowed batch size holding ``size`` rows (``size`` if none is set)."""
-        for allowed in self.allowed_batch_sizes:
-            if allowed >= size:
-                return allowed
-        return size
 
 
 def batch_rows(inputs: dict[str, np.ndarray]) -> int | None:

@@ -8,7 +8,10 @@ ends its own connection. ``stop_accepting`` + ``drain`` implement graceful shutd
 Hardening: a connection waiting for request headers (new, or idle between keep-alive requests)
 is closed once ``header_timeout`` seconds pass without a complete header block (408 if a
 request had started, silently if it was idle; checked by a sweep every quarter timeout, at
-most 1 s); trickling bytes does not extend the deadline.
+most 1 s); trickling bytes does not extend the deadline. A request body that stops arriving
+is cut the same way: once the headers are in, the deadline restarts at every body chunk, so
+a body stalled for ``header_timeout`` seconds gets 408 and the connection is closed (nginx's
+``client_body_timeout``).
 A header block (request line + headers) over ``MAX_HEADER_BYTES`` gets 431 and the connection
 is closed. ``max_concurrent`` > 0 (``--rest_api_num_threads``) caps the requests answered at
 once; the others wait their turn.
@@ -97,7 +100,8 @@ class _Connection(asyncio.Protocol):
         self.header_chunk_bytes = 0
         self.headers_too_large = False
         self.messages_begun = 0
-        self.header_since: float | None = None  # monotonic time headers became due
+        # monotonic time the request's headers became due, or its body last made progress
+        self.header_since: float | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -170,7 +174,7 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         """httptools callback: method, keep-alive, early 413 on Content-Length."""
         self.in_headers = False
-        self._disarm_header_timer()
+        self.header_since = time.monotonic()  # now the body's deadline (until message end)
         self.current.method = self.parser.get_method().decode("latin-1")
         self.current.keep_alive = self.parser.should_keep_alive()
         length = self.current.headers.get("content-length", "0")
@@ -181,7 +185,8 @@ class _Connection(asyncio.Protocol):
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl waits 1 s without
 
     def on_body(self, body: bytes) -> None:
-        """httptools callback: a body chunk (413 past the limit)."""
+        """httptools callback: a body chunk (413 past the limit); restarts the deadline."""
+        self.header_since = time.monotonic()
         self.body_size += len(body)
         if self.body_size > self.server.max_request_bytes:
             self.too_large = True
@@ -190,6 +195,7 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         """httptools callback: queue the request; pause reading if too many wait."""
+        self._disarm_header_timer()
         self.current.body = b"".join(self.body_parts)
         self.queue.put_nowait(self.current)
         self.current = None

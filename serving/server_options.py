@@ -132,7 +132,7 @@ class ServerOptions:
     http_header_timeout_seconds: float = flag(
         DEFAULT_HEADER_TIMEOUT_SECONDS,
         "close a REST connection whose request headers are not complete this long after "
-        "it opened or went idle (ours)")
+        "it opened or went idle, or whose request body stops arriving this long (ours)")
     max_request_bytes: int = flag(256 * 1024 * 1024, "largest accepted REST body (413 above; ours)")
     # -- models
     model_name: str = flag("default", "name of the single model (ignored with --model_config_file)")

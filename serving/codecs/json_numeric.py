@@ -17,11 +17,13 @@ Anything else returns None and the caller runs the general parser, so error mess
 every unusual case are unchanged. The tensor returned is identical (values, dtype, shape) to
 what the general path produces for the same body.
 
-For float and double inputs, steps 1-3 run in C when the optional extension
-``serving.codecs._jsonarray`` was built at install time (``setup.py``; it needs a C
-compiler): one pass that checks the JSON grammar and the dense shape and converts each number
-to the correctly rounded double, ~10x faster than the Python route. Whatever it does not take
-(it answers None) goes the Python route, which stays the authority.
+For float and double inputs, step 3 is done by simdjson (``pysimdjson``, installed with the
+``[serve]`` extra): it checks the array's JSON grammar and converts every number to the
+correctly rounded double straight into one buffer (``Array.as_buffer``); this route is ~1.8x
+faster than the orjson route (BENCHMARKS.md section 3d). Whatever simdjson refuses (e.g.
+integers beyond 64 bits, which orjson reads as floats) goes the orjson route, which stays the
+authority; without pysimdjson (the clients' base install, which parses no requests) that
+route runs alone.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import threading
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -48,10 +51,11 @@ _HEAD = re.compile(
 _TAIL = re.compile(rb"\]" + _WS + rb"(?:," + _WS + _NAME + _WS + rb")?\}" + _WS + rb"\Z")
 _CACHE_BYTES = 1 << 20  # skeletons up to this size are cached (16 of them at most)
 _TAIL_WINDOW = 256  # the trailer (closing bracket, optional name, brace) fits in this
-try:  # optional C extension (setup.py); without it the Python route gives the same tensors
-    from serving.codecs import _jsonarray
-except ImportError:  # pragma: no cover - built wherever a C compiler was found
-    _jsonarray = None
+try:  # the [serve] extra; the clients' base install parses no request bodies
+    import simdjson
+except ImportError:  # pragma: no cover - installed with every server
+    simdjson = None
+_PARSERS = threading.local()  # a simdjson.Parser is not thread-safe: one per thread
 _NUMBER_BYTES = b"0123456789.eE+-"
 _JSON_WS = b" \t\n\r"
 _BLANK_BRACKETS = bytes(32 if c in b"[]" else c for c in range(256))
@@ -111,12 +115,17 @@ def _flat_numbers(region: bytes, shape: tuple[int, ...]) -> list | None:
     return values if len(values) == math.prod(shape) else None
 
 
-def _numbers(region: bytes) -> tuple[tuple[int, ...], list] | None:
-    """The dense shape and the flat numbers of an all-number array, or None."""
+def _region_shape(region: bytes) -> tuple[int, ...] | None:
+    """The dense shape of an array holding only numbers, or None."""
     skeleton = region.translate(None, _NUMBER_BYTES + _JSON_WS)
     if skeleton.translate(None, b",[]"):
         return None  # strings, objects, literals, NaN/Infinity: the general path
-    shape = _dense_shape(skeleton)
+    return _dense_shape(skeleton)
+
+
+def _numbers(region: bytes) -> tuple[tuple[int, ...], list] | None:
+    """The dense shape and the flat numbers of an all-number array (orjson), or None."""
+    shape = _region_shape(region)
     if shape is None:
         return None
     values = _flat_numbers(region, shape)
@@ -154,16 +163,24 @@ def _tensor(
         return wide.astype(dt.numpy_dtype(dtype), copy=False).reshape(shape)
 
 
-def _native_numbers(region: memoryview) -> tuple[tuple[int, ...], np.ndarray] | None:
-    """The dense shape and every number as float64, parsed in C, or None (no extension, or
-    a body it leaves to the Python route)."""
-    if _jsonarray is None:
+def _simd_numbers(region: bytes) -> tuple[tuple[int, ...], np.ndarray] | None:
+    """The dense shape and every number as float64 (simdjson), or None (no pysimdjson, or an
+    array it does not take: not dense, not all numbers, invalid JSON, integers past 64 bits,
+    a number past the double range)."""
+    if simdjson is None:
         return None
-    parsed = _jsonarray.parse(region)
-    if parsed is None:
+    shape = _region_shape(region)
+    if shape is None:
         return None
-    shape, data = parsed
-    return shape, np.frombuffer(data, np.float64)
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = simdjson.Parser()
+    try:
+        flat = parser.parse(region).as_buffer(of_type="d")
+    except (ValueError, TypeError, RuntimeError):
+        return None  # simdjson's errors; the orjson route decides (and words any error)
+    values = np.frombuffer(flat, np.float64)
+    return (shape, values) if values.size == math.prod(shape) else None
 
 
 def _single_input(
@@ -197,20 +214,20 @@ def parse_numeric_body(
     key = head.group(2).decode()
     signature_name = (head.group(1) or tail.group(1) or b"").decode()
     has_floats = any(body.find(mark, start, stop) >= 0 for mark in (b".", b"e", b"E"))
-    # Float text goes to the native parser (integer text would only be parsed twice: an
-    # integer dtype needs the Python route's exact ints). The whole body is valid JSON once
-    # either parser succeeds.
-    native = _native_numbers(memoryview(body)[start:stop]) if has_floats else None
-    if native is not None:
+    # Float text goes to simdjson (integer text would only be parsed twice: an integer dtype
+    # needs the orjson route's exact ints). The whole body is valid JSON once either succeeds.
+    region = body[start:stop]
+    simd = _simd_numbers(region) if has_floats else None
+    if simd is not None:
         single = _single_input(input_dtypes, signature_name)
         if single is None or single[1] not in _FLOATS:
             return None  # several inputs, or floats for a non-float input: the general path
         alias, dtype = single
-        shape, wide = native
+        shape, wide = simd
         with np.errstate(over="ignore"):  # a copy: the parsed buffer is read-only
             tensor = wide.astype(dt.numpy_dtype(dtype)).reshape(shape)
         return signature_name, key, tensor, alias
-    parsed = _numbers(body[start:stop])
+    parsed = _numbers(region)
     if parsed is None:
         return None
     single = _single_input(input_dtypes, signature_name)

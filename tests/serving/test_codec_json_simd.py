@@ -1,14 +1,14 @@
-"""The optional C parser of the REST fast path (``serving.codecs._jsonarray``).
+"""The simdjson step of the REST fast path (``json_numeric._simd_numbers``, pysimdjson).
 
-It must accept only valid JSON, give exactly orjson's values (as float64), and leave every
-body it does not take to the Python route; the fast path must give the same tensors with and
-without it.
+It must accept only valid dense all-number JSON arrays, give exactly orjson's values (as
+float64), and leave every body it does not take to the orjson route; the fast path must give
+the same tensors with and without it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import shutil
+import re
 import struct
 from collections.abc import Iterator
 
@@ -24,8 +24,7 @@ from serving.codecs.json_codec import encode_predict_request, parse_predict_gene
 from serving.errors import ServingError
 from tests.serving.test_codec_json_numeric import _DTYPES, _bodies, _same
 
-native = json_numeric._jsonarray
-needs_native = pytest.mark.skipif(native is None, reason="the C extension is not built")
+_INT = re.compile(r"-?[0-9]+")
 _NUMBER = r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,24})?([eE][+-]?[0-9]{1,3})?"
 _TRICKY = ["0", "-0", "-0.0", "0e0", "-0e5", "0.000", "1e-400", "5e-324", "4.9e-324",
            "2.2250738585072014e-308", "1.7976931348623157e308", "9007199254740993",
@@ -37,13 +36,25 @@ _TRICKY = ["0", "-0", "-0.0", "0e0", "-0e5", "0.000", "1e-400", "5e-324", "4.9e-
 
 @contextlib.contextmanager
 def python_route() -> Iterator[None]:
-    """Run the fast path without the C extension."""
-    saved = json_numeric._jsonarray
-    json_numeric._jsonarray = None
+    """Run the fast path without simdjson (the orjson route alone)."""
+    saved = json_numeric.simdjson
+    json_numeric.simdjson = None
     try:
         yield
     finally:
-        json_numeric._jsonarray = saved
+        json_numeric.simdjson = saved
+
+
+def native(text: bytes):
+    """``(shape, float64 values)`` from the simdjson step, or None."""
+    return json_numeric._simd_numbers(text)
+
+
+def _past_64_bits(tokens: list[str]) -> bool:
+    """An integer token simdjson refuses (beyond int64/uint64) but orjson reads as a float."""
+    return any(
+        _INT.fullmatch(t) and not -(2**63) <= int(t) < 2**64 for t in tokens
+    )
 
 
 def _bits(values) -> list[bytes]:
@@ -58,54 +69,48 @@ def _expected(text: str) -> list[float] | None:
         return None
 
 
-def test_extension_is_built_where_a_compiler_exists() -> None:
-    if shutil.which("cc") is None and shutil.which("gcc") is None:
-        pytest.skip("no C compiler here: the Python route serves alone")
-    assert native is not None, "setup.py should have built serving.codecs._jsonarray"
+def test_serve_install_has_simdjson() -> None:
+    assert json_numeric.simdjson is not None, "the [serve] extra installs pysimdjson"
 
 
-@needs_native
 @pytest.mark.parametrize("token", _TRICKY)
 def test_tricky_numbers_equal_orjson(token: str) -> None:
     text = f"[{token}, {token}]"
     expected = _expected(text)
-    parsed = native.parse(text.encode())
+    parsed = native(text.encode())
     if expected is None:
         assert parsed is None
         return
-    if parsed is None:  # allowed: only values that are not finite are left to Python
-        assert not all(np.isfinite(expected))
+    if parsed is None:  # allowed: values that are not finite, integers past 64 bits
+        assert not all(np.isfinite(expected)) or _past_64_bits([token])
         return
     shape, data = parsed
     assert shape == (2,)
-    assert _bits(np.frombuffer(data, np.float64)) == _bits(expected)
+    assert _bits(data) == _bits(expected)
 
 
-@needs_native
 @settings(max_examples=3000, deadline=None)
 @given(tokens=st.lists(st.from_regex(_NUMBER, fullmatch=True), min_size=1, max_size=8))
 def test_random_json_numbers_equal_orjson(tokens: list[str]) -> None:
     text = "[" + ",".join(tokens) + "]"
     expected = _expected(text)
-    parsed = native.parse(text.encode())
+    parsed = native(text.encode())
     if parsed is None:
-        assert expected is None or not np.all(np.isfinite(expected)) or max(map(len, tokens)) > 400
+        assert expected is None or not np.all(np.isfinite(expected)) or _past_64_bits(tokens)
         return
     assert expected is not None
-    assert _bits(np.frombuffer(parsed[1], np.float64)) == _bits(expected)
+    assert _bits(parsed[1]) == _bits(expected)
 
 
-@needs_native
 @settings(max_examples=1000, deadline=None)
 @given(values=st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1,
                        max_size=32))
 def test_float_reprs_round_trip(values: list[float]) -> None:
-    parsed = native.parse(orjson.dumps(values))
+    parsed = native(orjson.dumps(values))
     assert parsed is not None
-    assert _bits(np.frombuffer(parsed[1], np.float64)) == _bits(values)
+    assert _bits(parsed[1]) == _bits(values)
 
 
-@needs_native
 @pytest.mark.parametrize(
     "text",
     ["[]", "[[1], []]", "[[1, 2], [3]]", "[1, [2]]", "[[1], 2]", "[01]", "[1.]", "[.5]",
@@ -113,29 +118,27 @@ def test_float_reprs_round_trip(values: list[float]) -> None:
      "x[1]", "[1] x", '["1"]', "[true]", "[1" + "0" * 500 + "]", "[" * 64 + "1" + "]" * 64],
 )
 def test_refuses_what_it_does_not_take(text: str) -> None:
-    assert native.parse(text.encode()) is None
+    assert native(text.encode()) is None
 
 
-@needs_native
-def test_many_long_numbers_are_left_to_the_python_route() -> None:
-    long_reprs = [0.1 + i * 1e-9 for i in range(1000)]  # 17-digit reprs: the slow path
-    assert native.parse(orjson.dumps(long_reprs)) is None
+def test_long_numbers_are_exact() -> None:
+    long_reprs = [0.1 + i * 1e-9 for i in range(1000)]  # 17 significant digits
+    parsed = native(orjson.dumps(long_reprs))
+    assert parsed is not None and _bits(parsed[1]) == _bits(long_reprs)
     body = orjson.dumps({"instances": long_reprs})
     fast = json_numeric.parse_numeric_body(body, lambda signature: {"x": dt.DT_DOUBLE})
     assert fast is not None and fast[2].tolist() == long_reprs
 
 
-@needs_native
 def test_shape_and_whitespace() -> None:
     text = b' [ [ [1 ,2] ,\n[3,\t4] ] , [[5,6],[7,8]] ]\r\n'
-    shape, data = native.parse(text)
+    shape, data = native(text)
     assert shape == (2, 2, 2)
-    assert np.frombuffer(data, np.float64).tolist() == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert data.tolist() == [1, 2, 3, 4, 5, 6, 7, 8]
     deepest = "[" * 63 + "1" + "]" * 63
-    assert native.parse(deepest.encode())[0] == (1,) * 63
+    assert native(deepest.encode())[0] == (1,) * 63
 
 
-@needs_native
 @settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
 @given(body=_bodies(), dtype=st.sampled_from(_DTYPES))
 def test_both_routes_give_the_general_result(body: str, dtype: int) -> None:
@@ -155,7 +158,6 @@ def test_both_routes_give_the_general_result(body: str, dtype: int) -> None:
         _same(slow, general)
 
 
-@needs_native
 def test_client_resized_image_through_both_routes() -> None:
     images = (np.random.default_rng(1).random((2, 32, 32, 3)) * 255).astype(np.float32)
     body = encode_predict_request(images, signature_name="serving_default")
@@ -169,15 +171,13 @@ def test_client_resized_image_through_both_routes() -> None:
     assert np.array_equal(fast[2].astype(np.float32), images)
 
 
-@needs_native
 def test_parses_in_threads_at_once() -> None:
-    """The scan runs without the GIL and the slow path takes it back: threads agree."""
+    """Each thread has its own simdjson parser: threads parsing at once agree."""
     from concurrent.futures import ThreadPoolExecutor
 
     values = [1.5, 3.25, 147.0, -2.5e-7] * 5000
-    values[::2000] = [0.1 + 1e-12] * 10  # 17 significant digits: the slow path, 10 times
     text = orjson.dumps([values[i : i + 4] for i in range(0, len(values), 4)])
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda _: native.parse(text), range(16)))
+        results = list(pool.map(lambda _: native(text), range(16)))
     assert all(r is not None and r[0] == (5000, 4) for r in results)
-    assert all(_bits(np.frombuffer(r[1], np.float64)) == _bits(values) for r in results)
+    assert all(_bits(r[1]) == _bits(values) for r in results)
