@@ -17,6 +17,9 @@ files). Sections and their approximate time on 2 cores:
    ours vs KServe, PyTriton, MLServer on the same ONNX model under wrk / perf_analyzer / h2load.
 9. seeds (``seeds.py``, hours on 2 shared cores): the five seed tutorials reproduced with
    held-out accuracy (``--only seeds``; ``python bench/seeds.py --rows nnc`` for one row).
+10. recipe (``recipe_ablation.py``, ~100 min): the default recipe's ablation on held-out
+    images and its CIFAR-100 run; ``throughput`` (``train_throughput.py``, ~5 min): our
+    input pipeline vs a plain Keras ``model.fit`` on arrays in memory.
 
 Usage (from the repository root, with ``../shared/data`` present)::
 
@@ -49,6 +52,9 @@ STEPS: dict[str, tuple[list[str], Path | None]] = {
     "soak": (["bench/soak.py", RUN], None),
     "peers": (["bench/peers/run.py", RUN], None),
     "seeds": (["bench/seeds.py"], None),  # writes bench/results/seeds.md itself
+    "recipe": (["bench/recipe_ablation.py"], None),  # writes bench/results/recipe.md itself
+    "throughput": (["bench/train_throughput.py", "--rounds", "3"],
+                   RESULTS / "train_throughput.md"),
 }
 MARKER = re.compile(r"(<!-- generated: (\S+) -->\n)(.*?)(<!-- end generated -->)", re.S)
 

@@ -14,6 +14,8 @@ Variants (``--variants`` picks some):
   plain        model.fit on float32 arrays resized to S px beforehand (the tutorial way)
   pipeline     trainer.data.make_dataset (streamed resize), no augmentation
   augment      make_dataset with flip,crop
+  plain_augment  plain with Keras' RandomFlip + RandomTranslation(1/8) layers in front of
+               the model (the tutorial way to augment arrays in memory)
   plain_xla    plain with jit_compile=True (XLA on the CPU)
   pipeline_xla pipeline with jit_compile=True
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -29,7 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = ("plain", "pipeline", "augment", "plain_xla", "pipeline_xla")
+VARIANTS = ("plain", "pipeline", "augment", "plain_augment", "plain_xla", "pipeline_xla")
 
 
 def _one(args: argparse.Namespace) -> dict:
@@ -55,6 +58,11 @@ def _one(args: argparse.Namespace) -> dict:
     source = load_source(args.data)
     x, y = source.x[:images], source.y[:images]
     model = build_classifier("mobilenet", 10, size, weights=args.weights, alpha=0.25)
+    if variant == "plain_augment":
+        model = keras.Sequential([keras.Input((size, size, 3)),
+                                  keras.layers.RandomFlip("horizontal", seed=0),
+                                  keras.layers.RandomTranslation(0.125, 0.125, seed=0),
+                                  model])
     config = make_config(data=args.data, out="unused", optimizer="adam", lr=1e-3,
                          schedule="cosine", epochs=1, batch_size=batch)
     compile_model(model, config, args.steps, xla=variant.endswith("_xla"))
@@ -95,7 +103,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--variants", default="plain,pipeline,augment")
+    p.add_argument("--variants", default="plain,pipeline,augment,plain_augment")
     p.add_argument("--variant", help=argparse.SUPPRESS)  # child process: run this one
     p.add_argument("--json", type=Path, help="Write all measurements here.")
     args = p.parse_args()
@@ -114,7 +122,7 @@ def main() -> None:
                    "--batch-size", str(args.batch_size), "--steps", str(args.steps),
                    "--warmup", str(args.warmup)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                                 env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
             if out.returncode:
                 sys.exit(f"error: variant {v} failed:\n{out.stderr[-2000:]}")
             value = json.loads(out.stdout.strip().splitlines()[-1])["images_per_s"]

@@ -158,3 +158,40 @@ def test_debug_shows_traceback(tmp_path: Path) -> None:
                                  str(tmp_path / "r"), "--debug", *TINY])
     assert result.exit_code == 1
     assert result.exception is not None and "data not found" in str(result.exception)
+
+
+@pytest.mark.parametrize(("extra", "fragments"), [
+    (["--time-budget", "10m"], ["give --epochs or --time-budget, not both"]),
+    (["--recipe", "fastest"], ["--recipe: unknown recipe 'fastest'", "mobilenet-finetune"]),
+])
+def test_recipe_flags_bad_input(tmp_path: Path, npz_path: Path, extra: list[str],
+                                fragments: list[str]) -> None:
+    args = ["fit", "--data", str(npz_path), "--out", str(tmp_path / "r"), *TINY, *extra]
+    _one_line_error(_run(args), *fragments)
+
+
+def test_bad_time_budget_is_one_line(tmp_path: Path, npz_path: Path) -> None:
+    args = ["fit", "--data", str(npz_path), "--out", str(tmp_path / "r"), "--backbone",
+            "small_cnn", "--weights", "none", "--quiet", "--time-budget", "soon"]
+    _one_line_error(_run(args), "--time-budget: 'soon' is not a duration")
+
+
+def test_the_recipe_is_printed_and_saved_and_a_flag_overrides_it(tmp_path: Path,
+                                                                  npz_path: Path) -> None:
+    out = tmp_path / "run"
+    result = _run(["fit", "--data", str(npz_path), "--out", str(out), "--backbone", "small_cnn",
+                   "--weights", "none", "--recipe", "mobilenet-finetune", "--image-size", "32",
+                   "--epochs", "1", "--val-split", "0.25", "--quiet"])
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("recipe mobilenet-finetune: ")
+    assert "label_smoothing 0.1" in first and "overridden: --image-size 32" in first
+    saved = (out / "config.yaml").read_text()
+    assert "recipe: mobilenet-finetune" in saved and "label_smoothing: 0.1" in saved
+    assert "image_size: 32" in saved and "\nepochs: 1\n" in saved
+
+
+def test_without_weights_the_plain_defaults_are_said(tmp_path: Path, npz_path: Path) -> None:
+    result = _run(["fit", "--data", str(npz_path), "--out", str(tmp_path / "r"), *TINY])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("recipe none: plain defaults")
