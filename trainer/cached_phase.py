@@ -78,7 +78,8 @@ def train_cached(session: Any, model: Any, plan: Any, head: Any | None = None) -
     if head is None:
         head = split.head  # the classifier stays uncompiled: base.keras has no optimizer
         with session.strategy.scope():
-            compile_model(head, cfg, session.steps, session.xla)
+            compile_model(head, cfg, math.ceil(len(data.train) / cfg.batch_size), session.xla,
+                          accumulate=False)
         save_base(model, session.paths.checkpoints)
     if not st.history:
         st.loss_before, st.accuracy_before = (float(v) for v in head.evaluate(val_ds, verbose=0))

@@ -26,6 +26,17 @@ def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
+def _micro(text: str) -> int | None:
+    """``--micro-batch-size``: ``auto`` -> None, else a whole number."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise TrainerError(f"--micro-batch-size {text!r}: accepted: auto or a whole number "
+                           "that divides --batch-size") from None
+
+
 @contextlib.contextmanager
 def _user_errors(debug: bool, quiet: bool = False) -> Iterator[None]:
     """Set up logging; turn expected failures into one line on stderr and exit code 1."""
@@ -126,6 +137,10 @@ def fit(
                                "weights) | none (plain defaults) | mobilenet-finetune."),
     batch_size: int | None = typer.Option(None, help="Batch size (default: the recipe's, "
                                           "else 32)."),
+    micro_batch_size: str = typer.Option(
+        "auto", help="Images per training step: the optimizer accumulates the gradients of "
+        "--batch-size / N steps per update (same batch, lower peak memory). auto: the whole "
+        "batch unless its estimated activations exceed the memory budget (CPU)."),
     early_stopping: int = typer.Option(0, help="Patience in epochs (0 = off)."),
     strategy: str = typer.Option("auto", help="auto | default | mirrored | multi-worker "
                                  "(TF_CONFIG; the chief writes --out)."),
@@ -163,7 +178,8 @@ def fit(
                 unfreeze_from=unfreeze_from, optimizer=optimizer, lr=lr,
                 momentum=momentum, weight_decay=weight_decay, label_smoothing=label_smoothing,
                 ema=ema, schedule=schedule, epochs=epochs, time_budget=time_budget,
-                recipe=recipe, batch_size=batch_size, early_stopping=early_stopping,
+                recipe=recipe, batch_size=batch_size,
+                micro_batch_size=_micro(micro_batch_size), early_stopping=early_stopping,
                 strategy=strategy, mixed_precision=mixed_precision, xla=xla,
                 overwrite=overwrite, tensorboard=tensorboard)
             typer.echo(describe_recipe(config))

@@ -60,6 +60,9 @@ class FitConfig(BaseModel):
     time_budget: float | None = None  # seconds of wall time that size --epochs (fit)
     recipe: str = "none"  # the recipe that filled in the flags not given (trainer.recipes)
     batch_size: int = 32
+    # images per training step of the image pipeline; the optimizer accumulates the gradients
+    # of batch_size / micro_batch_size steps (None = auto: fit picks it by memory, trainer.memory)
+    micro_batch_size: int | None = None
     early_stopping: int = 0
 
     strategy: Literal["auto", "default", "mirrored", "multi-worker"] = "auto"
@@ -171,6 +174,25 @@ class FitConfig(BaseModel):
                                  "trains with --unfreeze-from LAYER|N")
             self.freeze = "all"
         return self
+
+    @model_validator(mode="after")
+    def _micro_batch(self) -> FitConfig:
+        m = self.micro_batch_size
+        if m is not None and (m < 1 or m > self.batch_size or self.batch_size % m):
+            raise ValueError(f"--micro-batch-size {m} must divide --batch-size "
+                             f"{self.batch_size} (accepted: auto, or a divisor such as "
+                             f"{self.batch_size // 2 or 1})")
+        return self
+
+    @property
+    def step_batch(self) -> int:
+        """Images per training step on images (the micro-batch, else the batch)."""
+        return self.micro_batch_size or self.batch_size
+
+    @property
+    def accumulation(self) -> int:
+        """Training steps whose gradients make one optimizer update (1 = no accumulation)."""
+        return self.batch_size // self.step_batch
 
     @property
     def total_epochs(self) -> int:

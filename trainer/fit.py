@@ -135,7 +135,7 @@ def _train(config: FitConfig, resume: bool, verbose: int,
     spec, size, precision, xla = resolved
     _seed_everything(config.seed)
     data = prepare_data(config)
-    steps = math.ceil(len(data.train) / config.batch_size)
+    steps = math.ceil(len(data.train) / config.step_batch)
     if not resume:
         config = _default_epochs(config, len(data.train))
     head = None
@@ -153,6 +153,8 @@ def _train(config: FitConfig, resume: bool, verbose: int,
     else:
         with strategy.scope():
             model = _new_model(config, data, size, precision)
+            config = _micro_batch(config, model, size)
+            steps = math.ceil(len(data.train) / config.step_batch)
             plan = plan_phases(config, model)
             if not plan.cached:  # a cached phase compiles the head instead
                 compile_model(model, config, steps, xla)
@@ -186,7 +188,7 @@ def _train(config: FitConfig, resume: bool, verbose: int,
         from trainer.data import make_dataset
         from trainer.heldout import describe_test
 
-        test = (make_dataset(data.test, image_size=size, batch_size=config.batch_size,
+        test = (make_dataset(data.test, image_size=size, batch_size=config.step_batch,
                              training=False), describe_test(config))
     metrics = finish_run(model, paths, data, val_ds, state, precision=precision, xla=xla,
                          test=test)
@@ -207,6 +209,32 @@ def _default_epochs(config: FitConfig, train_images: int) -> FitConfig:
     return config.model_copy(update={"epochs": epochs})
 
 
+def _micro_batch(config: FitConfig, model: Any, size: int) -> FitConfig:
+    """``--micro-batch-size auto``: on the CPU, the largest divisor of ``--batch-size`` whose
+    estimated training activations fit the memory budget (trainer.memory); with a GPU, the
+    whole batch. The choice is logged and saved in ``config.yaml``."""
+    micro, why = config.micro_batch_size, ""
+    if micro is None:
+        import tensorflow as tf
+
+        from trainer.memory import (
+            ACTIVATION_BUDGET_BYTES,
+            activation_bytes_per_image,
+            micro_batch_size,
+        )
+
+        per_image = activation_bytes_per_image(model)
+        micro = (config.batch_size if tf.config.list_physical_devices("GPU")
+                 else micro_batch_size(config.batch_size, per_image))
+        why = (f": estimated training activations {config.batch_size * per_image / 2**20:.0f}"
+               f" MB at {size} px exceed the {ACTIVATION_BUDGET_BYTES / 2**20:.0f} MB budget "
+               "(--micro-batch-size N overrides)")
+    if micro < config.batch_size:
+        log.info("batch %d in %d micro-batches of %d (gradient accumulation)%s",
+                 config.batch_size, config.batch_size // micro, micro, why)
+    return config.model_copy(update={"micro_batch_size": micro})
+
+
 def _fit_budget(config: FitConfig, model: Any, data: FitData, plan: Any, size: int,
                 steps: int) -> FitConfig:
     """``--time-budget``: the epochs that fit, measured on this machine (trainer.budget)."""
@@ -217,8 +245,8 @@ def _fit_budget(config: FitConfig, model: Any, data: FitData, plan: Any, size: i
     if plan.cached or config.fine_tune_epochs:
         raise TrainerError("--time-budget sizes a one-phase run trained on images; a cached "
                            "or two-phase run takes --epochs / --fine-tune-epochs")
-    classes, batch = len(data.labels), config.batch_size
-    train_ds = one_hot(make_dataset(data.train, image_size=size, batch_size=batch,
+    classes, batch = len(data.labels), config.step_batch
+    train_ds = one_hot(make_dataset(data.train, image_size=size, batch_size=config.step_batch,
                                     training=True, augment=plan.phase1_augment,
                                     seed=config.seed, repeat=True), classes)
     val_ds = one_hot(make_dataset(data.val, image_size=size, batch_size=batch,

@@ -102,12 +102,12 @@ def image_datasets(session: Session, augment: list[str]) -> tuple[Any, Any]:
 
     cfg, data = session.config, session.data
     classes = len(data.labels)
-    train = make_dataset(data.train, image_size=session.size, batch_size=cfg.batch_size,
+    train = make_dataset(data.train, image_size=session.size, batch_size=cfg.step_batch,
                          training=True, augment=augment, seed=cfg.seed, repeat=True,
                          start_epoch=session.state.epochs_done)
-    val = make_dataset(data.val, image_size=session.size, batch_size=cfg.batch_size,
+    val = make_dataset(data.val, image_size=session.size, batch_size=cfg.step_batch,
                        training=False)
-    batches = math.ceil(len(data.val) / cfg.batch_size)
+    batches = math.ceil(len(data.val) / cfg.step_batch)
     val = val.apply(tf.data.experimental.assert_cardinality(batches))
     return one_hot(train, classes), one_hot(val, classes)
 

@@ -195,3 +195,30 @@ def test_without_weights_the_plain_defaults_are_said(tmp_path: Path, npz_path: P
     result = _run(["fit", "--data", str(npz_path), "--out", str(tmp_path / "r"), *TINY])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("recipe none: plain defaults")
+
+
+def test_micro_batches_accumulate_to_the_batch(tmp_path: Path, npz_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["fit", "--data", str(npz_path), "--out", str(out), "--backbone", "small_cnn",
+            "--weights", "none", "--epochs", "1", "--batch-size", "16", "--micro-batch-size",
+            "8", "--val-split", "0.25", "--quiet"]
+    result = _run(args)
+    assert result.exit_code == 0, result.output
+    saved = (out / "config.yaml").read_text()
+    assert "batch_size: 16" in saved and "micro_batch_size: 8" in saved
+    from trainer.checkpoint import load_checkpoint
+
+    model, _ = load_checkpoint(out / "checkpoints")
+    assert model.optimizer.gradient_accumulation_steps == 2
+    # 48 training images in micro-batches of 8: 6 steps, 3 optimizer updates
+    assert int(model.optimizer.iterations.numpy()) == 3
+
+
+@pytest.mark.parametrize(("value", "fragment"), [
+    ("5", "--micro-batch-size 5 must divide --batch-size 16"),
+    ("some", "--micro-batch-size 'some': accepted: auto or a whole number"),
+])
+def test_bad_micro_batch_size(tmp_path: Path, npz_path: Path, value: str, fragment: str) -> None:
+    args = ["fit", "--data", str(npz_path), "--out", str(tmp_path / "r"), *TINY,
+            "--micro-batch-size", value]
+    _one_line_error(_run(args), fragment)
