@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["StepTimes", "process_elapsed", "measure_step_times", "epochs_for_budget",
-           "FINAL_OVERHEAD_S"]
+           "FINAL_OVERHEAD_S", "MAX_BUDGET_EPOCHS"]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 FINAL_OVERHEAD_S = 10.0
 # Per-epoch cost besides the steps: the checkpoint (.keras with optimizer state), callbacks.
 EPOCH_OVERHEAD_S = 1.5
+# A budget far larger than the data needs stops here (a small dataset would otherwise get
+# thousands of epochs); --epochs N trains more.
+MAX_BUDGET_EPOCHS = 100
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,10 @@ def epochs_for_budget(budget_s: float, elapsed_s: float, times: StepTimes, *,
     final = final_eval_steps * times.evaluate + FINAL_OVERHEAD_S
     left = budget_s - elapsed_s - final
     epochs = math.floor(left / per_epoch) if per_epoch > 0 else 1
+    if epochs > MAX_BUDGET_EPOCHS:
+        log.info("--time-budget %.0f s would fit %d epochs; training at most %d (--epochs N "
+                 "trains more)", budget_s, epochs, MAX_BUDGET_EPOCHS)
+        epochs = MAX_BUDGET_EPOCHS
     log.info("--time-budget %.0f s: %.1f s used so far, %.1f s per epoch (%.1f ms per "
              "training step, %.1f ms per evaluation step), %.1f s to finish: %d epochs",
              budget_s, elapsed_s, per_epoch, times.train * 1e3, times.evaluate * 1e3, final,

@@ -64,11 +64,25 @@ def test_measuring_leaves_weights_and_optimizer_unchanged() -> None:
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_budget_larger_than_needed_stops_at_the_cap(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from trainer.budget import MAX_BUDGET_EPOCHS
+
+    with caplog.at_level(logging.INFO, logger="trainer.budget"):
+        got = epochs_for_budget(3600, 5, StepTimes(train=0.01, evaluate=0.01), train_steps=3,
+                                val_steps=1, final_eval_steps=3)
+    assert got == MAX_BUDGET_EPOCHS
+    assert f"training at most {MAX_BUDGET_EPOCHS}" in caplog.text
+
+
 def test_a_budget_run_records_the_epochs_it_chose(npz_path: Path, tmp_path: Path,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+                                                  caplog: pytest.LogCaptureFixture,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import trainer.budget
     from trainer.config import make_config
     from trainer.fit import fit
 
+    monkeypatch.setattr(trainer.budget, "MAX_BUDGET_EPOCHS", 3)  # tiny data: keep it short
     out = tmp_path / "budget"
     with caplog.at_level(logging.INFO, logger="trainer.budget"):
         result = fit(make_config(**fit_kwargs(npz_path, out=str(out), epochs=None,
