@@ -184,3 +184,19 @@ def test_repeat_with_start_epoch_resumes_the_same_batches():
         np.testing.assert_array_equal(got_x.numpy(), want_x.numpy())
         np.testing.assert_array_equal(got_y.numpy(), want_y.numpy())
     assert not np.array_equal(uninterrupted[0][0].numpy(), uninterrupted[3][0].numpy())
+
+
+def test_datasets_on_one_array_share_one_tensor_copy() -> None:
+    import gc
+
+    import numpy as np
+
+    from trainer.data import pipeline
+
+    x = np.zeros((4, 8, 8, 3), np.uint8)
+    first = pipeline._pixels(x)
+    assert pipeline._pixels(x) is first and id(x) in pipeline._PIXELS
+    key = id(x)
+    del x, first
+    gc.collect()
+    assert key not in pipeline._PIXELS
