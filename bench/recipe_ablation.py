@@ -74,6 +74,8 @@ ROWS = [
         "at 1e-4", ("--freeze", "all", "--epochs", "3", "--fine-tune-epochs", "13",
                     "--fine-tune-lr", "1e-4")),
     Row("epochs10", "10 epochs instead of 18", ("--epochs", "10")),
+    Row("budget10m", "`--time-budget 10m` instead of the recipe's epochs: measures this "
+        "machine, then trains the epochs that fit 600 s", ("--time-budget", "10m")),
     Row("exact_pixels", "trained on the 8,000 images that are not JPEG copies of the 2,000 "
         "lossless ones; scored on those 2,000 at their exact pixels (as an official test set "
         "is) and, paired, on their JPEG copies", ("--test-data", LOSSLESS),

@@ -23,6 +23,8 @@ def make_optimizer(config: FitConfig, steps_per_epoch: int, *, lr: float | None 
 
     rate: Any = config.lr if lr is None else lr
     if config.schedule == "cosine":
+        if not (epochs or config.epochs):
+            raise ValueError("a cosine schedule needs the epochs: resolve --epochs first")
         rate = keras.optimizers.schedules.CosineDecay(
             rate, decay_steps=max(1, (epochs or config.epochs) * steps_per_epoch))
     decay = config.weight_decay or None

@@ -75,7 +75,7 @@ def test_mixed_precision_compiles_with_loss_scaling() -> None:
     from trainer.training import compile_model
 
     model = build_classifier("small_cnn", 3, 32, precision="mixed_float16")
-    compile_model(model, make_config(data="d", out="o"), steps_per_epoch=4, xla=False)
+    compile_model(model, make_config(data="d", out="o", epochs=2), steps_per_epoch=4, xla=False)
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
 
 

@@ -31,7 +31,7 @@ def test_unfreeze_index() -> None:
 
 
 def test_two_phase_config_freezes_phase_1() -> None:
-    config = make_config(data="d", out="o", fine_tune_epochs=2)
+    config = make_config(data="d", out="o", epochs=10, fine_tune_epochs=2)
     assert config.freeze == "all" and config.total_epochs == 12
     assert make_config(data="d", out="o", fine_tune_epochs=2, freeze="all").freeze == "all"
     with pytest.raises(TrainerError, match="--freeze 3 conflicts with --fine-tune-epochs"):
