@@ -63,12 +63,13 @@ def limit_malloc_arenas(env: Mapping[str, str] | None = None) -> bool:
     return mallopt(_M_ARENA_MAX, cap) == 1
 
 
-# Measured on MobileNet alpha 0.25 (2 cores, arenas capped): one more training image in a batch
-# costs 1.35x the float32 bytes of all layer outputs for that image (25 MB at 224 px: batch 16
-# peaks at 1.45 GB, batch 32 at 1.85 GB; 128 px batch 32: 1.31 GB). Micro-batches cost a bit
-# more than a plain batch of that size (224 px, batch 32: micro-batches of 16 peak at 1.53 GB,
-# of 8 at 1.33 GB), so the budget leaves room: 350 MB keeps 128 px whole (262 MB) and splits
-# 224 px into 8s.
+# Measured on MobileNet alpha 0.25 (2 cores, arenas capped; MB = 2**20 bytes, peak RSS of one
+# 1-epoch run on 1,000 images): one more training image in a batch costs about 1.35x the
+# float32 bytes of all layer outputs for that image (25 MB at 224 px: batch 16 peaks at
+# 1,412 MB, batch 32 at 1,809 MB; 128 px batch 32: 1,281 MB), on top of about 1,015 MB for
+# TensorFlow and the rest. Micro-batches cost a little more than a plain batch of their size
+# (224 px, batch 32 in micro-batches of 16: 1,495 MB; of 8: 1,296 MB), so the budget leaves
+# room: 350 MB keeps 128 px whole (262 MB) and splits 224 px into micro-batches of 8.
 ACTIVATION_FACTOR = 1.35
 ACTIVATION_BUDGET_BYTES = 350 * 2**20
 
