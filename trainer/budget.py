@@ -72,7 +72,8 @@ def measure_step_times(model: Any, train_ds: Any, val_ds: Any, *, steps: int = 1
         def on_test_batch_end(self, batch: int, logs: Any = None) -> None:
             stamps.append(time.perf_counter())
 
-    model.fit(train_ds.take(warmup + steps), epochs=1, verbose=0, callbacks=[_Stamp()])
+    model.fit(train_ds.take(warmup + steps), epochs=1, verbose=0, shuffle=False,
+              callbacks=[_Stamp()])
     train = (stamps[-1] - stamps[warmup - 1]) / steps
     stamps.clear()
     model.evaluate(val_ds.repeat().take(warmup + steps), verbose=0, callbacks=[_Stamp()])
