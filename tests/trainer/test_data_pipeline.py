@@ -114,12 +114,16 @@ def test_flip_mirrors_some_images_and_keeps_others():
     assert any(flipped) and any(kept)
 
 
-def test_crop_is_a_window_of_the_reflect_padded_image():
-    ds = _set(n_per_class=4, classes=2, size=16)
-    pad = 16 // 8
+def _crop_offsets(source_size: int, out_size: int) -> list[tuple[int, int]]:
+    """Crop-augment in-memory images of ``source_size`` px into ``out_size`` px and return,
+    per image, the window offset into the reflect-padded source (pad = side // 8) whose
+    contract resize equals it; fails when an image is no such window."""
+    ds = _set(n_per_class=4, classes=2, size=source_size)
+    pad = source_size // 8
     images, _ = _collect(
         make_dataset(
-            ds, image_size=16, batch_size=8, training=True, shuffle=False, augment=["crop"]
+            ds, image_size=out_size, batch_size=8, training=True, shuffle=False,
+            augment=["crop"],
         )
     )
     offsets = []
@@ -129,35 +133,30 @@ def test_crop_is_a_window_of_the_reflect_padded_image():
             (dy, dx)
             for dy in range(2 * pad + 1)
             for dx in range(2 * pad + 1)
-            if np.array_equal(padded[dy : dy + 16, dx : dx + 16], image)
+            if _same(_window(padded, dy, dx, source_size, out_size), image, source_size == out_size)
         ]
-        assert found, "augmented image is not a window of the padded source"
+        assert found, "augmented image is not a (resized) window of the padded source"
         offsets.append(found[0])
-    assert len(set(offsets)) > 1
+    return offsets
+
+
+def _same(a: np.ndarray, b: np.ndarray, exact: bool) -> bool:
+    return bool(np.array_equal(a, b)) if exact else bool(np.allclose(a, b))
+
+
+def _window(padded: np.ndarray, dy: int, dx: int, side: int, out_size: int) -> np.ndarray:
+    window = padded[dy : dy + side, dx : dx + side]
+    return window if side == out_size else _contract_resize(window, out_size)
+
+
+def test_crop_is_a_window_of_the_reflect_padded_image():
+    assert len(set(_crop_offsets(16, 16))) > 1
 
 
 def test_in_memory_images_are_cropped_at_source_size_then_resized():
     """Upscaled in-memory images: the window is taken from the source pixels (pad = source
     side // 8), and the result is that window through the contract resize."""
-    ds = _set(n_per_class=4, classes=2, size=8)
-    pad = 8 // 8
-    images, _ = _collect(
-        make_dataset(
-            ds, image_size=24, batch_size=8, training=True, shuffle=False, augment=["crop"]
-        )
-    )
-    offsets = []
-    for image, source in zip(images, ds.x.astype(np.float32), strict=True):
-        padded = np.pad(source, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
-        found = [
-            (dy, dx)
-            for dy in range(2 * pad + 1)
-            for dx in range(2 * pad + 1)
-            if np.allclose(_contract_resize(padded[dy : dy + 8, dx : dx + 8], 24), image)
-        ]
-        assert found, "augmented image is not a resized window of the padded source"
-        offsets.append(found[0])
-    assert len(set(offsets)) > 1
+    assert len(set(_crop_offsets(8, 24))) > 1
 
 
 def test_augmentation_is_deterministic_under_a_seed():
