@@ -136,10 +136,9 @@ def grpc_frame(message: bytes) -> bytes:
 
 def tfserving_predict_message(model: str, signature: str, input_name: str, array: Any) -> bytes:
     """A serialized ``tensorflow.serving.PredictRequest`` with one tensor (``tensor_content``)."""
-    from clients.wire_protos import load_messages
+    from common import wire
 
-    msgs = load_messages()
-    req = msgs.PredictRequest()
+    req = wire.PredictRequest()
     req.model_spec.name = model
     req.model_spec.signature_name = signature
     tensor = req.inputs[input_name]

@@ -79,6 +79,20 @@ def test_grpc_frame_is_length_prefixed() -> None:
     assert loadgen.grpc_frame(b"") == b"\x00" + b"\x00" * 4
 
 
+def test_tfserving_predict_message_parses_back() -> None:
+    import numpy as np
+
+    from common import wire
+
+    image = np.arange(2 * 32 * 32 * 3, dtype=np.uint8).reshape(2, 32, 32, 3)
+    raw = loadgen.tfserving_predict_message("m", "serve_raw", "image", image)
+    request = wire.PredictRequest.FromString(raw)
+    assert request.model_spec.name == "m" and request.model_spec.signature_name == "serve_raw"
+    tensor = request.inputs["image"]
+    assert tensor.dtype == 4 and [d.size for d in tensor.tensor_shape.dim] == [2, 32, 32, 3]
+    assert tensor.tensor_content == image.tobytes()
+
+
 def test_profile_buckets(tmp_path: Path) -> None:
     raw = tmp_path / "raw.txt"
     raw.write_text(
