@@ -8,7 +8,9 @@ Numpy-only on purpose: clients import it without TensorFlow.
 Speed: the images are viewed as 2-D/3-D arrays whose gathered axis has a long contiguous
 inner block (numpy's fancy indexing over ``(N, H, W, C)`` with a small ``C`` is ~50x slower),
 the per-size indices and weights are cached, and each axis is interpolated once per source
-row or column it needs. The arithmetic is TensorFlow's, in its order
+row or column it needs. A batch is resized one image at a time into one output array: the same
+gathers over a whole batch cost ~4x more per image (measured on 2 cores, numpy 2:
+0.26 vs 0.06 ms per 32->128 image). The arithmetic is TensorFlow's, in its order
 (``top = tl + (tr - tl) * x_lerp``, ``out = top + (bottom - top) * y_lerp``, float32), so
 results are bit-identical to the straightforward gather formulation.
 """
@@ -116,5 +118,12 @@ def resize_bilinear(images: np.ndarray, size: int | tuple[int, int]) -> np.ndarr
     if in_h == 0 or in_w == 0:
         raise ValueError(f"cannot resize an empty image of shape {arr.shape[1:]}")
     if (in_h, in_w) != (out_h, out_w):
-        arr = _resize(np.ascontiguousarray(arr), out_h, out_w)
+        arr = np.ascontiguousarray(arr)
+        if arr.shape[0] == 1:
+            arr = _resize(arr, out_h, out_w)
+        else:  # one image at a time: numpy's gathers over a batch are ~4x slower per image
+            out = np.empty((arr.shape[0], out_h, out_w, arr.shape[3]), np.float32)
+            for i in range(arr.shape[0]):
+                out[i] = _resize(arr[i : i + 1], out_h, out_w)[0]
+            arr = out
     return arr[0] if single else arr
