@@ -10,9 +10,16 @@ free ports:
 
 The reply size is taken from the command line so the echo answers as many bytes as the real
 server does. Usage: ``python bench/echo_server.py GRPC_REPLY_BYTES REST_REPLY_BYTES PORT_FILE
-[--grpc-sync[=THREADS]]``. With ``--grpc-sync`` the gRPC listener is grpcio's synchronous
-server on a thread pool (default 8 threads) instead of ``grpc.aio`` (the floor of the other
-gRPC design, ``bench/serving_cpu.py``).
+[--grpc-sync[=THREADS]] [--model=PLATFORM:VERSION_DIR]``.
+
+``--model``: the **minimal server** instead of an echo: each gRPC request is parsed as a
+``PredictRequest``, its inputs go to the backend's ``predict`` (signature from the
+request) on a pool of one thread per core via ``run_in_executor``, the outputs are encoded back
+into a ``PredictResponse``; no batching, checks, metrics or version resolution. The least any
+server on this stack (``grpc.aio`` + uvloop, the model off the event loop) does per request.
+With ``--grpc-sync`` the gRPC listener is grpcio's synchronous server on a thread pool
+(default 8 threads) instead of ``grpc.aio`` (the floor of the other gRPC design,
+``bench/serving_cpu.py``).
 The ports are written to PORT_FILE as ``{"grpc": port, "rest": port}`` (temp file, then
 rename); SIGTERM stops the process.
 """
@@ -62,9 +69,48 @@ class _AnyMethodSync(grpc.GenericRpcHandler):
         return self.handler
 
 
+class _MinimalPredict(grpc.GenericRpcHandler):
+    """``--model``: parse, one thread hop to the backend, encode; nothing else."""
+
+    def __init__(self, spec: str) -> None:
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        from common import wire
+        from serving.backends import create_backend
+        from serving.codecs.tensor_proto import from_numpy, to_numpy
+
+        platform, _, version_dir = spec.partition(":")
+        backend = create_backend(platform)
+        backend.load(Path(version_dir))
+        pool = ThreadPoolExecutor(len(os.sched_getaffinity(0)))
+
+        async def answer(request: bytes, context) -> bytes:
+            req = wire.PredictRequest.FromString(request)
+            inputs = {k: to_numpy(v, copy=False) for k, v in req.inputs.items()}
+            signature = req.model_spec.signature_name
+            outputs = await asyncio.get_running_loop().run_in_executor(
+                pool, backend.predict, signature, inputs)
+            response = wire.PredictResponse()
+            for alias, arr in outputs.items():
+                from_numpy(arr, response.outputs[alias])
+            return response.SerializeToString()
+
+        self.handler = grpc.unary_unary_rpc_method_handler(answer)
+
+    def service(self, handler_call_details):
+        """The one handler, whatever the method name."""
+        return self.handler
+
+
 async def _serve(grpc_reply: bytes, rest_reply: bytes, port_file: Path,
-                 sync_threads: int = 0) -> None:
-    if sync_threads:
+                 sync_threads: int = 0, model: str = "") -> None:
+    if model:
+        server = grpc.aio.server(options=_OPTIONS)
+        server.add_generic_rpc_handlers((_MinimalPredict(model),))
+        grpc_port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+    elif sync_threads:
         from concurrent.futures import ThreadPoolExecutor
 
         server = grpc.server(ThreadPoolExecutor(max_workers=sync_threads), options=_OPTIONS)
@@ -105,20 +151,23 @@ def main() -> None:
                  "[--grpc-sync[=THREADS]]")
     grpc_bytes, rest_bytes, port_file = int(positional[0]), int(positional[1]), \
         Path(positional[2])
-    sync_threads = 0
+    sync_threads, model = 0, ""
     for extra in options:
         if extra == "--grpc-sync" or extra.startswith("--grpc-sync="):
             sync_threads = int(extra.partition("=")[2] or 8)
+        elif extra.startswith("--model="):
+            model = extra.partition("=")[2]
         else:
-            sys.exit(f"error: unknown option {extra!r}; accepted: --grpc-sync[=THREADS]")
+            sys.exit(f"error: unknown option {extra!r}; accepted: --grpc-sync[=THREADS], "
+                     "--model=PLATFORM:VERSION_DIR")
     zeros = max(1, (rest_bytes - 18) // 2)
     rest_reply = b'{"predictions": [' + b"0," * (zeros - 1) + b"0]}"  # valid JSON
     try:
         import uvloop
 
-        uvloop.run(_serve(b"\0" * grpc_bytes, rest_reply, port_file, sync_threads))
+        uvloop.run(_serve(b"\0" * grpc_bytes, rest_reply, port_file, sync_threads, model))
     except ImportError:
-        asyncio.run(_serve(b"\0" * grpc_bytes, rest_reply, port_file, sync_threads))
+        asyncio.run(_serve(b"\0" * grpc_bytes, rest_reply, port_file, sync_threads, model))
 
 
 if __name__ == "__main__":

@@ -21,11 +21,13 @@ import psutil
 __all__ = ["load_backend", "bare_latency", "bare_throughput", "best_bare_throughput"]
 
 
-def load_backend(platform: str, version_dir: Path) -> Any:
-    """A loaded ``serving.backends`` backend (imports the runtime lazily)."""
+def load_backend(platform: str, version_dir: Path, intra_op: int = 0) -> Any:
+    """A loaded ``serving.backends`` backend (imports the runtime lazily); ``intra_op``
+    threads per call (0: the backend's default, as ``serving serve`` without the flag)."""
     from serving.backends import create_backend
+    from serving.cpu_threads import RuntimeThreads
 
-    backend = create_backend(platform)
+    backend = create_backend(platform, RuntimeThreads(intra_op=intra_op))
     backend.load(version_dir)
     return backend
 

@@ -10,8 +10,15 @@ drift hits all alike:
 - **echo**: the same h2load load on ``bench/echo_server.py`` (``grpc.aio`` on uvloop, the
   same reply size, no parsing): the floor of this transport on this machine; **echo-sync**:
   the same on grpcio's synchronous server with 8 pool threads (the other gRPC design);
-- **bare**: the backend's in-process ``predict`` on a batch of 16 (1 and 2 threads, the best
-  kept) and on one image: the model's own CPU per image.
+- **bare**: the backend's in-process ``predict`` on a batch of 16 and on one image: the best
+  of 1 and 2 calling threads, each with 1 and with all cores as the runtime's intra-op threads
+  (TensorFlow: its default), whatever the server uses: the model's own CPU per image;
+- **served-old** (with ``--code-root DIR``): the same server command run from another
+  checkout (e.g. ``git worktree add /tmp/old HEAD~1``), interleaved with the rest, for a
+  before/after in one run;
+- **minimal**: ``bench/echo_server.py --model``: parse, one thread hop to the same backend,
+  encode, nothing else (h2load only: it answers every method with a ``PredictResponse``): the
+  floor of any server on this stack that keeps the model off the event loop.
 
 Then, outside the timed rounds, ``py-spy`` samples the server under perf_analyzer at c=1 and
 c=16 and the samples are split into buckets (model call, gRPC core, proto decode/encode,
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import logging
 import os
@@ -214,18 +222,29 @@ def platform_phase(platform: str, version_dir: Path, base: Path, workdir: Path,
     cmd = serving_command(base, platform, workdir, batching)
     points: list[dict[str, Any]] = []
     profiles: dict[str, Any] = {}
-    backend = load_backend(platform, version_dir)
+    # The bare reference: the runtime's best on this machine, whatever the server's default.
+    # TensorFlow's pools are per process (fixed at the first load), so it gets its default.
+    cores = len(os.sched_getaffinity(0))
+    intras = [0] if platform == "tensorflow" else sorted({1, cores})
+    backends = [load_backend(platform, version_dir, intra) for intra in intras]
     batch16, one = images[:16], images[:1]
-    with ServerProcess("serving", cmd, workdir / f"{platform}.log") as server:
+    old = contextlib.nullcontext()
+    if args.code_root is not None:
+        old = ServerProcess("serving", cmd, workdir / f"{platform}-old.log", cwd=args.code_root)
+    with ServerProcess("serving", cmd, workdir / f"{platform}.log") as server, old as old_server:
         frame = grpc_frame(tfserving_predict_message("m", "serve_raw", "image", one))
         reply = h2load_response_bytes(server.grpc_target, PREDICT_PATH, frame)
         if reply <= 5:
             raise SystemExit(f"error: {platform} server did not answer the serve_raw probe")
         with ServerProcess("echo", [str(reply - 5), "64"], workdir / "echo.log") as echo, \
                 ServerProcess("echo", [str(reply - 5), "64", "--grpc-sync=8"],
-                              workdir / "echo-sync.log") as echo_sync:
+                              workdir / "echo-sync.log") as echo_sync, \
+                ServerProcess("echo", [str(reply - 5), "64", f"--model={platform}:{version_dir}"],
+                              workdir / "minimal.log") as minimal:
             steps = [("served", "perf_analyzer"), ("served", "h2load"), ("echo", "h2load"),
-                     ("echo-sync", "h2load"), ("bare", "batch16")]
+                     ("echo-sync", "h2load"), ("minimal", "h2load"), ("bare", "batch16")]
+            if old_server is not None:
+                steps[2:2] = [("served-old", "perf_analyzer"), ("served-old", "h2load")]
             for rnd in range(-1, args.rounds):  # round -1: short warm-up, discarded
                 seconds = args.seconds if rnd >= 0 else 2.0
                 order = steps if rnd % 2 == 0 else steps[::-1]
@@ -233,9 +252,10 @@ def platform_phase(platform: str, version_dir: Path, base: Path, workdir: Path,
                     for what, tool in order:
                         if what == "bare" and c == 16:
                             continue
-                        row = _point(what, tool, c, seconds, server,
-                                     echo_sync if what == "echo-sync" else echo, frame, reply,
-                                     backend, batch16, one)
+                        target = old_server if what == "served-old" else server
+                        other = {"echo-sync": echo_sync, "minimal": minimal}.get(what, echo)
+                        row = _point(what, tool, c, seconds, target, other, frame, reply,
+                                     backends, batch16, one)
                         row.update(platform=platform, what=what, tool=tool, concurrency=c,
                                    round=rnd)
                         if rnd >= 0:
@@ -270,17 +290,20 @@ def platform_phase(platform: str, version_dir: Path, base: Path, workdir: Path,
 
 
 def _point(what: str, tool: str, c: int, seconds: float, server: ServerProcess,
-           echo: ServerProcess, frame: bytes, reply: int, backend: Any,
+           echo: ServerProcess, frame: bytes, reply: int, backends: list[Any],
            batch16: np.ndarray, one: np.ndarray) -> dict[str, Any]:
-    if what == "bare":
-        runs = [bare_throughput(backend, "serve_raw", "image", batch16, t, seconds / 2)
-                for t in (1, 2)]
-        best = max(runs, key=lambda r: r["images_per_s"])
-        lat = bare_latency(backend, "serve_raw", "image", [one], seconds / 2)
+    if what == "bare":  # the best of (1, 2 calling threads) x (each intra-op setting)
+        share = seconds / (2 * len(backends))
+        runs = [(b, bare_throughput(b, "serve_raw", "image", batch16, t, share))
+                for b in backends for t in (1, 2)]
+        backend, best = max(runs, key=lambda r: r[1]["images_per_s"])
+        lats = [bare_latency(b, "serve_raw", "image", [one], share)["latency_ms"]["p50"]
+                for b in backends]
         return {"rps": best["images_per_s"], "threads": best["threads"],
+                "intra_op": backend.threads.intra_op,
                 "cpu_ms_per_image": best["cpu_cores"] / best["images_per_s"] * 1000,
-                "p50_ms": lat["latency_ms"]["p50"], "bare1_p50_ms": lat["latency_ms"]["p50"]}
-    if what in ("echo", "echo-sync"):
+                "p50_ms": min(lats), "bare1_p50_ms": min(lats)}
+    if what in ("echo", "echo-sync", "minimal"):
         return echo_cpu(echo, lambda: h2load_point(echo.grpc_target, PREDICT_PATH, frame, c,
                                                    seconds, reply, warmup=0))
     if tool == "h2load":
@@ -288,6 +311,31 @@ def _point(what: str, tool: str, c: int, seconds: float, server: ServerProcess,
                                                      c, seconds, reply))
     return with_cpu(server, lambda: perf_analyzer_point(
         "tfserving", server.grpc_target, "m", c, seconds, "image:1,32,32,3", "serve_raw"))
+
+
+def target_rows(res: dict[str, Any]) -> list[str]:
+    """One row per served code (new, old) of the issue's two targets."""
+    pts = res["points"]
+
+    def med(what: str, tool: str, c: int, key: str) -> float | None:
+        return _med([p.get(key) for p in pts
+                     if (p["what"], p["tool"], p["concurrency"]) == (what, tool, c)])
+
+    bare_rps, bare_p50 = med("bare", "batch16", 1, "rps"), med("bare", "batch16", 1, "p50_ms")
+    names = {"served": "this code", "served-old": "old code",
+             "minimal": "minimal server (the floor)"}
+    rows = []
+    for what, tool in (("served", "perf_analyzer"), ("served-old", "perf_analyzer"),
+                       ("served", "h2load"), ("served-old", "h2load"), ("minimal", "h2load")):
+        rps, p50 = med(what, tool, 16, "rps"), med(what, tool, 1, "p50_ms")
+        if rps is None:
+            continue
+        ratio = f"{rps / bare_rps:.2f}" if bare_rps else "–"
+        added = _fmt(p50 - bare_p50, 2) if p50 is not None and bare_p50 is not None else "–"
+        rows.append(f"| {res['platform']} | {names[what]}, {tool} | {rps:.0f} | "
+                    f"{_fmt(bare_rps, 0)} | {ratio} | {_fmt(p50, 2)} | {_fmt(bare_p50, 2)} | "
+                    f"{added} |")
+    return rows
 
 
 def render(argv: list[str], results: list[dict[str, Any]], load: tuple[float, float]) -> str:
@@ -318,12 +366,20 @@ def render(argv: list[str], results: list[dict[str, Any]], load: tuple[float, fl
             loop = _med([p.get("loop_cpu_ms_per_request") for p in mine])
             other = _med([p.get("other_cpu_ms_per_request") for p in mine])
             cpu = _med(cpus)
-            ratio = f"{bare_cpu / cpu:.2f}" if bare_cpu and cpu and what == "served" else ""
+            served = what.startswith("served")
+            ratio = f"{bare_cpu / cpu:.2f}" if bare_cpu and cpu and served else ""
             lines.append(
                 f"| {res['platform']} | {what} | {tool if what != 'bare' else 'in-process'} | "
                 f"{c if what != 'bare' else '16 / 1'} | {rps:.0f} | "
                 f"{_fmt(_med(p50s), 2)} | {_fmt(cpu, 3)} | {_fmt(loop, 3)} | "
                 f"{_fmt(other, 3)} | {ratio} |")
+    lines += ["", "Issue 18 part 2, in its own terms (medians over rounds): served "
+              "img/s at c=16 ÷ the bare batch-16 img/s (target ≥ 0.5 for ONNX and TFLite, ≥ 0.9 "
+              "for SavedModel), and the p50 at c=1 minus the bare batch-1 p50 (target ≤ 1 ms).",
+              "", "| platform | server | c=16 img/s | bare batch-16 img/s | ratio | c=1 p50 ms "
+              "| bare batch-1 p50 ms | added ms |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for res in results:
+        lines += target_rows(res)
     for res in results:
         for c, prof in res["profiles"].items():
             flag = f" --{c.split()[1]}" if " " in c else ""
@@ -374,6 +430,9 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--seconds", type=float, default=6.0)
     p.add_argument("--profile-seconds", type=float, default=8.0)
+    p.add_argument("--code-root", type=Path,
+                   help="also serve this checkout's code (e.g. a git worktree of the previous "
+                        "commit): rows 'served-old', interleaved with the others")
     p.add_argument("--out", type=Path, default=Path("bench/results/serving_cpu.md"))
     p.add_argument("--json", type=Path, default=Path("bench/results/serving_cpu.json"))
     args = p.parse_args()

@@ -69,9 +69,12 @@ class ServerProcess:
     """Start a server subprocess, wait for its port file, stop it (context manager)."""
 
     def __init__(self, kind: str, args: list[str], log_path: Path,
-                 start_timeout: float = 240.0) -> None:
+                 start_timeout: float = 240.0, cwd: Path | None = None) -> None:
+        """``cwd``: run from there (a ``serving`` server then imports that checkout's code:
+        ``python -c`` puts the working directory first on ``sys.path``)."""
         self.kind, self.args, self.log_path = kind, args, log_path
         self.start_timeout = start_timeout
+        self.cwd = cwd
         self.ports: dict[str, int] = {}
         self.proc: subprocess.Popen | None = None
         self.startup_s = 0.0
@@ -90,7 +93,7 @@ class ServerProcess:
             cmd = [sys.executable, str(HERE / self._script), *self.args, str(port_file)]
         started = time.perf_counter()
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd)
         log.close()
         while not port_file.exists():
             if self.proc.poll() is not None:

@@ -57,13 +57,14 @@ def fill_regressions(result, values) -> None:
 
 
 def read_inputs(inputs, limit: int) -> dict:
-    """``PredictRequest.inputs`` as numpy arrays, none larger than ``limit`` bytes; a tensor
-    that cannot be built (too large, inconsistent) is the client's mistake: INVALID_ARGUMENT,
-    never UNKNOWN."""
+    """``PredictRequest.inputs`` as numpy arrays, none larger than ``limit`` bytes (read-only
+    views of ``tensor_content`` where possible: backends never write into their inputs); a
+    tensor that cannot be built (too large, inconsistent) is the client's mistake:
+    INVALID_ARGUMENT, never UNKNOWN."""
     arrays = {}
     for alias, proto in inputs.items():
         try:
-            arrays[alias] = to_numpy(proto, max_bytes=limit)
+            arrays[alias] = to_numpy(proto, max_bytes=limit, copy=False)
         except TensorTooLarge as exc:
             raise InvalidArgument(
                 f"tensor {alias}: {exc} (the largest accepted message)") from None

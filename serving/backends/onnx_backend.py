@@ -2,7 +2,10 @@
 
 One session per version, shared by all worker threads (``InferenceSession.run`` is
 thread-safe), with intra-op threads = ``--tensorflow_intra_op_parallelism`` or, by default,
-the cores this process may use (``serving.cpu_threads.available_cpus``).
+1, as for TFLite: the inference pool already runs one call per core, and on 2 cores a call
+split over 2 threads costs 1.3-1.8x the CPU per image of a single-threaded one (MobileNet
+α0.25, BENCHMARKS.md section 6b), CPU the event loop needs under load. A lone large batch is
+faster with more threads: the flag sets them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import numpy as np
 
 from serving.backends.model_file import ModelFileBackend
 from serving.backends.signature_io import DT, TensorSpec
-from serving.cpu_threads import available_cpus
 from serving.errors import InvalidArgument
 
 __all__ = ["OnnxBackend"]
@@ -64,7 +66,7 @@ class OnnxBackend(ModelFileBackend):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads.intra_op or available_cpus()
+        options.intra_op_num_threads = self.threads.intra_op or 1
         options.inter_op_num_threads = self.threads.inter_op or 1
         options.add_session_config_entry("session.intra_op.allow_spinning", INTRA_OP_SPINNING)
         self._session = ort.InferenceSession(

@@ -85,12 +85,14 @@ def _typed_values(proto, dtype: int, count: int) -> np.ndarray:
     return np.concatenate([arr, np.repeat(arr[-1:], count - arr.size)])
 
 
-def to_numpy(proto, max_bytes: int | None = None) -> np.ndarray:
+def to_numpy(proto, max_bytes: int | None = None, *, copy: bool = True) -> np.ndarray:
     """The array a TensorProto describes (strings as an object array of ``bytes``).
 
     ``max_bytes`` refuses (``TensorTooLarge``), before anything is allocated, a tensor whose
     array would be larger: a few bytes of proto (shape ``[2**31]``, one ``float_val``) can
-    describe gigabytes."""
+    describe gigabytes. ``copy=False``: a ``tensor_content`` already in native byte order
+    comes back as a read-only view of the proto's bytes (no copy; the server's request path,
+    where a copy of a large tensor would also release and re-take the GIL)."""
     dtype = int(proto.dtype)
     if dtype not in VAL_FIELD:
         raise TensorProtoError(f"unsupported tensor dtype {dt.enum_name(dtype)}")
@@ -111,6 +113,8 @@ def to_numpy(proto, max_bytes: int | None = None) -> np.ndarray:
                 f"{dt.dtype_name(dtype)} needs {count * np_dtype.itemsize}"
             )
         flat = np.frombuffer(content, dtype=np_dtype)
+        if not copy and np_dtype.isnative:
+            return flat.reshape(shape)
         return flat.astype(np_dtype.newbyteorder("=")).reshape(shape)
     return _typed_values(proto, dtype, count).reshape(shape)
 

@@ -99,6 +99,21 @@ def test_all_signatures_agree(backends, signature):
         _assert_same(backends[platform].predict(signature, request), want)
 
 
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("signature", ["serving_default", "serve_raw", "serve_bytes", "classify"])
+def test_read_only_inputs_are_accepted_and_untouched(backends, platform, signature):
+    # The gRPC path hands backends read-only views of the request's bytes (no copy).
+    request = _requests()[signature]
+    frozen = {}
+    for alias, arr in request.items():
+        frozen[alias] = arr.copy()
+        frozen[alias].flags.writeable = False
+    want = backends[platform].predict(signature, request)
+    _assert_same(backends[platform].predict(signature, frozen), want)
+    for alias, arr in request.items():
+        np.testing.assert_array_equal(frozen[alias], arr)
+
+
 def test_outputs_are_consistent_top_k(backends):
     out = backends["onnx"].predict("serve_raw", _requests()["serve_raw"])
     assert out["probabilities"].shape == (3, NUM_CLASSES)

@@ -38,6 +38,18 @@ def test_round_trip_agrees_with_tensorflow(arr, content):
     np.testing.assert_array_equal(theirs, arr)
 
 
+def test_no_copy_view_of_tensor_content():
+    arr = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    proto = from_numpy(arr, tensor_pb2.TensorProto, tensor_content=True)
+    view = to_numpy(proto, copy=False)
+    np.testing.assert_array_equal(view, arr)
+    assert view.dtype == arr.dtype and not view.flags.writeable
+    copied = to_numpy(proto)
+    assert copied.flags.writeable
+    typed = to_numpy(from_numpy(arr, tensor_pb2.TensorProto), copy=False)  # built anew
+    np.testing.assert_array_equal(typed, arr)
+
+
 def test_tensorflow_made_protos_decode():
     arr = np.random.default_rng(1).random((3, 4)).astype(np.float32)
     np.testing.assert_array_equal(to_numpy(tf.make_tensor_proto(arr)), arr)
