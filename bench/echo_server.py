@@ -17,6 +17,8 @@ server does. Usage: ``python bench/echo_server.py GRPC_REPLY_BYTES REST_REPLY_BY
 request) on a pool of one thread per core via ``run_in_executor``, the outputs are encoded back
 into a ``PredictResponse``; no batching, checks, metrics or version resolution. The least any
 server on this stack (``grpc.aio`` + uvloop, the model off the event loop) does per request.
+``--model`` with ``--grpc-sync=N``: the same on grpcio's synchronous server, each of its N
+handler threads calling the backend itself (the other design: no event loop, no hop).
 With ``--grpc-sync`` the gRPC listener is grpcio's synchronous server on a thread pool
 (default 8 threads) instead of ``grpc.aio`` (the floor of the other gRPC design,
 ``bench/serving_cpu.py``).
@@ -70,9 +72,10 @@ class _AnyMethodSync(grpc.GenericRpcHandler):
 
 
 class _MinimalPredict(grpc.GenericRpcHandler):
-    """``--model``: parse, one thread hop to the backend, encode; nothing else."""
+    """``--model``: parse, one thread hop to the backend, encode; nothing else. ``sync``: for
+    grpcio's synchronous server, the handler thread calls the backend itself (no hop)."""
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, sync: bool = False) -> None:
         import os
         from concurrent.futures import ThreadPoolExecutor
 
@@ -96,7 +99,16 @@ class _MinimalPredict(grpc.GenericRpcHandler):
                 from_numpy(arr, response.outputs[alias])
             return response.SerializeToString()
 
-        self.handler = grpc.unary_unary_rpc_method_handler(answer)
+        def answer_sync(request: bytes, context) -> bytes:
+            req = wire.PredictRequest.FromString(request)
+            inputs = {k: to_numpy(v, copy=False) for k, v in req.inputs.items()}
+            outputs = backend.predict(req.model_spec.signature_name, inputs)
+            response = wire.PredictResponse()
+            for alias, arr in outputs.items():
+                from_numpy(arr, response.outputs[alias])
+            return response.SerializeToString()
+
+        self.handler = grpc.unary_unary_rpc_method_handler(answer_sync if sync else answer)
 
     def service(self, handler_call_details):
         """The one handler, whatever the method name."""
@@ -105,7 +117,14 @@ class _MinimalPredict(grpc.GenericRpcHandler):
 
 async def _serve(grpc_reply: bytes, rest_reply: bytes, port_file: Path,
                  sync_threads: int = 0, model: str = "") -> None:
-    if model:
+    if model and sync_threads:
+        from concurrent.futures import ThreadPoolExecutor
+
+        server = grpc.server(ThreadPoolExecutor(max_workers=sync_threads), options=_OPTIONS)
+        server.add_generic_rpc_handlers((_MinimalPredict(model, sync=True),))
+        grpc_port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+    elif model:
         server = grpc.aio.server(options=_OPTIONS)
         server.add_generic_rpc_handlers((_MinimalPredict(model),))
         grpc_port = server.add_insecure_port("127.0.0.1:0")

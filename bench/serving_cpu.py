@@ -18,7 +18,9 @@ drift hits all alike:
   before/after in one run;
 - **minimal**: ``bench/echo_server.py --model``: parse, one thread hop to the same backend,
   encode, nothing else (h2load only: it answers every method with a ``PredictResponse``): the
-  floor of any server on this stack that keeps the model off the event loop.
+  floor of any server on this stack that keeps the model off the event loop; **minimal-sync**:
+  the same on grpcio's synchronous server with one handler thread per core calling the model
+  itself (``--grpc-sync=CORES``).
 
 Then, outside the timed rounds, ``py-spy`` samples the server under perf_analyzer at c=1 and
 c=16 and the samples are split into buckets (model call, gRPC core, proto decode/encode,
@@ -240,9 +242,13 @@ def platform_phase(platform: str, version_dir: Path, base: Path, workdir: Path,
                 ServerProcess("echo", [str(reply - 5), "64", "--grpc-sync=8"],
                               workdir / "echo-sync.log") as echo_sync, \
                 ServerProcess("echo", [str(reply - 5), "64", f"--model={platform}:{version_dir}"],
-                              workdir / "minimal.log") as minimal:
+                              workdir / "minimal.log") as minimal, \
+                ServerProcess("echo", [str(reply - 5), "64", f"--model={platform}:{version_dir}",
+                                       f"--grpc-sync={cores}"],
+                              workdir / "minimal-sync.log") as minimal_sync:
             steps = [("served", "perf_analyzer"), ("served", "h2load"), ("echo", "h2load"),
-                     ("echo-sync", "h2load"), ("minimal", "h2load"), ("bare", "batch16")]
+                     ("echo-sync", "h2load"), ("minimal", "h2load"), ("minimal-sync", "h2load"),
+                     ("bare", "batch16")]
             if old_server is not None:
                 steps[2:2] = [("served-old", "perf_analyzer"), ("served-old", "h2load")]
             for rnd in range(-1, args.rounds):  # round -1: short warm-up, discarded
@@ -253,7 +259,8 @@ def platform_phase(platform: str, version_dir: Path, base: Path, workdir: Path,
                         if what == "bare" and c == 16:
                             continue
                         target = old_server if what == "served-old" else server
-                        other = {"echo-sync": echo_sync, "minimal": minimal}.get(what, echo)
+                        other = {"echo-sync": echo_sync, "minimal": minimal,
+                                 "minimal-sync": minimal_sync}.get(what, echo)
                         row = _point(what, tool, c, seconds, target, other, frame, reply,
                                      backends, batch16, one)
                         row.update(platform=platform, what=what, tool=tool, concurrency=c,
@@ -303,7 +310,7 @@ def _point(what: str, tool: str, c: int, seconds: float, server: ServerProcess,
                 "intra_op": backend.threads.intra_op,
                 "cpu_ms_per_image": best["cpu_cores"] / best["images_per_s"] * 1000,
                 "p50_ms": min(lats), "bare1_p50_ms": min(lats)}
-    if what in ("echo", "echo-sync", "minimal"):
+    if what in ("echo", "echo-sync", "minimal", "minimal-sync"):
         return echo_cpu(echo, lambda: h2load_point(echo.grpc_target, PREDICT_PATH, frame, c,
                                                    seconds, reply, warmup=0))
     if tool == "h2load":
@@ -323,10 +330,12 @@ def target_rows(res: dict[str, Any]) -> list[str]:
 
     bare_rps, bare_p50 = med("bare", "batch16", 1, "rps"), med("bare", "batch16", 1, "p50_ms")
     names = {"served": "this code", "served-old": "old code",
-             "minimal": "minimal server (the floor)"}
+             "minimal": "minimal grpc.aio server (the floor)",
+             "minimal-sync": "minimal sync-grpcio server, call in the handler thread"}
     rows = []
     for what, tool in (("served", "perf_analyzer"), ("served-old", "perf_analyzer"),
-                       ("served", "h2load"), ("served-old", "h2load"), ("minimal", "h2load")):
+                       ("served", "h2load"), ("served-old", "h2load"), ("minimal", "h2load"),
+                       ("minimal-sync", "h2load")):
         rps, p50 = med(what, tool, 16, "rps"), med(what, tool, 1, "p50_ms")
         if rps is None:
             continue
