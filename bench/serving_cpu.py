@@ -271,7 +271,7 @@ def platform_phase(platform: str, version_dir: Path, base: Path, workdir: Path,
                                  what, tool, c, row.get("rps", 0.0), row.get("p50_ms"),
                                  row.get("server_cpu_ms_per_request"))
             b0 = batch_sizes(server)
-            if PYSPY.is_file():
+            if PYSPY.is_file() and args.profile_seconds > 0:
                 for c, mode in ((1, "python"), (16, "python"), (16, "native"), (16, "gil")):
                     out = workdir / f"pyspy-{platform}-{c}-{mode}.txt"
                     load = threading.Thread(target=perf_analyzer_point, args=(
@@ -391,6 +391,8 @@ def render(argv: list[str], results: list[dict[str, Any]], load: tuple[float, fl
         lines += target_rows(res)
     for res in results:
         for c, prof in res["profiles"].items():
+            if not prof.get("samples"):
+                continue
             flag = f" --{c.split()[1]}" if " " in c else ""
             if flag == " --gil" and prof.get("requests"):
                 held = prof["samples"] / PROFILE_RATE
