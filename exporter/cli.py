@@ -72,6 +72,9 @@ def export(
     int8_float_ops: str = typer.Option(
         "", help="TFLite ops kept float in the int8 file, e.g. DEPTHWISE_CONV_2D (default: none)."
     ),
+    int8_bias_correction: bool = typer.Option(
+        True, help="Correct the mean error of the int8 weights (BENCHMARKS.md section 8)."
+    ),
     top_k: int | None = typer.Option(None, help="K of the top_k outputs (default min(5, C))."),
     force: bool = typer.Option(False, help="Replace an existing version."),
     limit: int = typer.Option(256, help="Images used for the parity check."),
@@ -98,6 +101,7 @@ def export(
             else parse_list(quantize, QUANTIZATIONS, "quantization"),
             calibration_data=calibration_data,
             int8_float_ops=parse_op_names(int8_float_ops),
+            int8_bias_correction=int8_bias_correction,
             top_k=top_k,
             force=force,
             opset=opset,

@@ -51,6 +51,7 @@ class ExportConfig:
     calibration_data: Path | None = None
     calibration_limit: int = 256
     int8_float_ops: tuple[str, ...] = ()  # selective quantization: op types kept float
+    int8_bias_correction: bool = True  # round int8 weights in Keras, correct the mean error
     top_k: int | None = None
     force: bool = False
     opset: int = DEFAULT_OPSET
@@ -66,6 +67,9 @@ class ExportConfig:
             )
         if self.int8_float_ops and "int8" not in (self.quantize or ()):
             raise ValueError("--int8-float-ops needs int8 in --quantize (it only shapes that file)")
+        if not self.int8_bias_correction and "int8" not in (self.quantize or ()):
+            raise ValueError("--no-int8-bias-correction needs int8 in --quantize (it only "
+                             "shapes that file)")
         if self.version is not None and self.version < 0:
             raise ValueError(f"bad version {self.version}; accepted: an integer >= 0")
 

@@ -156,6 +156,7 @@ def export_run(config: ExportConfig) -> ExportResult:
             calibration=calibration,
             version=version,
             int8_float_ops=config.int8_float_ops,
+            int8_bias_correction=config.int8_bias_correction,
         )
         timings = _write_all(ctx, formats)
         (staging / "labels.txt").write_text("\n".join(run.labels) + "\n")

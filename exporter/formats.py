@@ -39,6 +39,7 @@ class WriteContext:
     calibration: np.ndarray | None = None
     version: int = 1
     int8_float_ops: tuple[str, ...] = ()
+    int8_bias_correction: bool = True
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,32 @@ def _tflite_writer(precision: str, file: str) -> Callable[[WriteContext], None]:
         from exporter.tflite_export import convert_tflite
         from exporter.tflite_metadata import with_run_metadata
 
-        data = convert_tflite(ctx.staging, precision, ctx.calibration, ctx.int8_float_ops)
+        if precision == "int8" and ctx.int8_bias_correction:
+            data = _bias_corrected_int8(ctx)
+        else:
+            data = convert_tflite(ctx.staging, precision, ctx.calibration, ctx.int8_float_ops)
         data = with_run_metadata(data, ctx.run, ctx.model_name, ctx.version, precision)
         (ctx.staging / file).write_bytes(data)
 
     return write
+
+
+def _bias_corrected_int8(ctx: WriteContext) -> bytes:
+    """The int8 file converted from a bias-corrected copy of the model
+    (``exporter.bias_correction``), written as a SavedModel outside the staging directory."""
+    import tempfile
+
+    from exporter.bias_correction import bias_corrected_copy
+    from exporter.errors import ConversionError
+    from exporter.savedmodel import write_savedmodel
+    from exporter.tflite_export import convert_tflite
+
+    if ctx.calibration is None or len(ctx.calibration) == 0:
+        raise ConversionError("tflite int8 needs calibration images (--calibration-data)")
+    corrected, _ = bias_corrected_copy(ctx.model, ctx.calibration)
+    with tempfile.TemporaryDirectory(prefix="int8-corrected-") as tmp:
+        write_savedmodel(corrected, ctx.run.image_size, ctx.run.labels, ctx.top_k, Path(tmp))
+        return convert_tflite(Path(tmp), "int8", ctx.calibration, ctx.int8_float_ops)
 
 
 def _tflite_runner(file: str) -> Callable[[Path], Runner]:

@@ -86,3 +86,47 @@ def test_int8_float_ops_need_int8(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--int8-float-ops needs int8 in --quantize"):
         ExportConfig(run_dir=tmp_path, model_base_path=tmp_path, name="x",
                      quantize=("float16",), int8_float_ops=("CONV_2D",))
+
+
+def test_no_bias_correction_needs_int8(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--no-int8-bias-correction needs int8 in --quantize"):
+        ExportConfig(run_dir=tmp_path, model_base_path=tmp_path, name="x",
+                     quantize=("float16",), int8_bias_correction=False)
+
+
+def test_bias_correction_changes_the_int8_file_only(run_dir: Path, tmp_path: Path) -> None:
+    from exporter.export import export_run
+
+    files = {}
+    for corrected in (True, False):
+        config = ExportConfig(run_dir=run_dir, model_base_path=tmp_path / str(corrected),
+                              name="bc", families=("tflite",), quantize=("int8",),
+                              int8_bias_correction=corrected, verify=FAST_VERIFY)
+        files[corrected] = export_run(config).version_dir
+    from exporter.tflite_export import TFLiteRunner
+
+    x = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype(np.float32)
+    size = TFLiteRunner(files[True] / "model.tflite").input_details["image"]["shape"][1]
+    x = x[:, :size, :size]
+    outputs = {(c, f): TFLiteRunner(files[c] / f).predict(x)
+               for c in (True, False) for f in ("model.tflite", "model_int8.tflite")}
+    # the float file is the same model either way; the int8 file's weights differ
+    np.testing.assert_array_equal(outputs[True, "model.tflite"], outputs[False, "model.tflite"])
+    assert _int32_constants(files[True]) != _int32_constants(files[False])  # corrected biases
+
+
+def _int32_constants(version_dir: Path) -> list[list[int]]:
+    """The int8 file's int32 constant tensors (the quantized biases), in tensor order."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(version_dir / "model_int8.tflite"))
+    found = []
+    for detail in interpreter.get_tensor_details():
+        if detail["dtype"] != np.int32 or not detail["shape"].size:
+            continue
+        try:
+            found.append(interpreter.get_tensor(detail["index"]).ravel().tolist())
+        except ValueError:  # not a constant (no data before allocation)
+            continue
+    assert found, "the int8 file has no int32 bias tensors"
+    return found
