@@ -86,27 +86,27 @@ class _MinimalPredict(grpc.GenericRpcHandler):
         platform, _, version_dir = spec.partition(":")
         backend = create_backend(platform)
         backend.load(Path(version_dir))
-        pool = ThreadPoolExecutor(len(os.sched_getaffinity(0)))
+        pool = None if sync else ThreadPoolExecutor(len(os.sched_getaffinity(0)))
+
+        def decode(request: bytes) -> tuple[str, dict]:
+            req = wire.PredictRequest.FromString(request)
+            inputs = {k: to_numpy(v, copy=False) for k, v in req.inputs.items()}
+            return req.model_spec.signature_name, inputs
+
+        def encode(outputs: dict) -> bytes:
+            response = wire.PredictResponse()
+            for alias, arr in outputs.items():
+                from_numpy(arr, response.outputs[alias])
+            return response.SerializeToString()
 
         async def answer(request: bytes, context) -> bytes:
-            req = wire.PredictRequest.FromString(request)
-            inputs = {k: to_numpy(v, copy=False) for k, v in req.inputs.items()}
-            signature = req.model_spec.signature_name
+            signature, inputs = decode(request)
             outputs = await asyncio.get_running_loop().run_in_executor(
                 pool, backend.predict, signature, inputs)
-            response = wire.PredictResponse()
-            for alias, arr in outputs.items():
-                from_numpy(arr, response.outputs[alias])
-            return response.SerializeToString()
+            return encode(outputs)
 
         def answer_sync(request: bytes, context) -> bytes:
-            req = wire.PredictRequest.FromString(request)
-            inputs = {k: to_numpy(v, copy=False) for k, v in req.inputs.items()}
-            outputs = backend.predict(req.model_spec.signature_name, inputs)
-            response = wire.PredictResponse()
-            for alias, arr in outputs.items():
-                from_numpy(arr, response.outputs[alias])
-            return response.SerializeToString()
+            return encode(backend.predict(*decode(request)))
 
         self.handler = grpc.unary_unary_rpc_method_handler(answer_sync if sync else answer)
 

@@ -19,7 +19,7 @@ section 8.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ class CorrectionReport:
     """How many kernels were rounded and corrected, and which could not be corrected."""
 
     corrected: int = 0
-    rounded_only: list[str] | None = None
+    rounded_only: list[str] = field(default_factory=list)
 
 
 def round_per_channel(kernel: np.ndarray, axis: int, bits: int = BITS) -> np.ndarray:
@@ -99,7 +99,7 @@ def bias_corrected_copy(model: Any, calibration: np.ndarray) -> tuple[Any, Corre
     leaves = _leaves(copy)
     kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
     targets = [layer for layer in leaves if isinstance(layer, kinds)]
-    report = CorrectionReport(rounded_only=[])
+    report = CorrectionReport()
     for layer in targets:
         kernel, *rest = layer.get_weights()
         depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)

@@ -89,12 +89,10 @@ def _bias_corrected_int8(ctx: WriteContext) -> bytes:
     import tempfile
 
     from exporter.bias_correction import bias_corrected_copy
-    from exporter.errors import ConversionError
     from exporter.savedmodel import write_savedmodel
-    from exporter.tflite_export import convert_tflite
+    from exporter.tflite_export import convert_tflite, require_calibration
 
-    if ctx.calibration is None or len(ctx.calibration) == 0:
-        raise ConversionError("tflite int8 needs calibration images (--calibration-data)")
+    require_calibration(ctx.calibration)
     corrected, _ = bias_corrected_copy(ctx.model, ctx.calibration)
     with tempfile.TemporaryDirectory(prefix="int8-corrected-") as tmp:
         write_savedmodel(corrected, ctx.run.image_size, ctx.run.labels, ctx.top_k, Path(tmp))

@@ -49,6 +49,12 @@ def _probabilities_function(savedmodel_dir: Path) -> tuple[Any, Any]:
     return loaded, serving_default.get_concrete_function()
 
 
+def require_calibration(calibration: np.ndarray | None) -> None:
+    """int8 cannot be built without calibration images: ``ConversionError`` saying so."""
+    if calibration is None or len(calibration) == 0:
+        raise ConversionError("tflite int8 needs calibration images (--calibration-data)")
+
+
 def int8_converter(
     savedmodel_dir: Path, calibration: np.ndarray | None, float_io: bool = False
 ) -> tuple[Any, Any]:
@@ -56,8 +62,7 @@ def int8_converter(
     ``calibration`` float32 ``(N, S, S, 3)``, and the loaded SavedModel it needs alive."""
     import tensorflow as tf
 
-    if calibration is None or len(calibration) == 0:
-        raise ConversionError("tflite int8 needs calibration images (--calibration-data)")
+    require_calibration(calibration)
     samples = np.asarray(calibration, dtype=np.float32)
     loaded, function = _probabilities_function(savedmodel_dir)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], loaded)
