@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CorrectionReport", "bias_corrected_copy", "round_per_channel"]
+__all__ = ["CorrectionReport", "bias_corrected_copy", "layer_input", "round_per_channel"]
 
 BITS = 8
 MAX_SAMPLES = 128  # E[x] per channel is stable well before this (64 gave the same agreement)
@@ -110,7 +110,7 @@ def bias_corrected_copy(model: Any, calibration: np.ndarray) -> tuple[Any, Corre
             report.rounded_only.append(layer.name)
             continue
         # E[x] of this layer's input, with every earlier layer already rounded and corrected
-        inputs = _layer_input(copy, layer, samples)
+        inputs = layer_input(copy, layer, samples)
         mean_in = inputs.reshape(-1, inputs.shape[-1]).mean(axis=0)
         error = _kernel_error(layer, kernel, rounded, mean_in)
         if layer.use_bias:
@@ -126,7 +126,7 @@ def bias_corrected_copy(model: Any, calibration: np.ndarray) -> tuple[Any, Corre
     return copy, report
 
 
-def _layer_input(model: Any, layer: Any, data: np.ndarray) -> np.ndarray:
+def layer_input(model: Any, layer: Any, data: np.ndarray) -> np.ndarray:
     """``layer``'s input for ``data`` fed to ``model`` (through nested functional models)."""
     import keras
 
@@ -140,5 +140,5 @@ def _layer_input(model: Any, layer: Any, data: np.ndarray) -> np.ndarray:
                 raise ValueError(f"{outer.name} is called more than once or on several inputs")
             outer_in = np.asarray(keras.Model(model.inputs, feeding[0][0]).predict(
                 data, batch_size=32, verbose=0))
-            return _layer_input(outer, layer, outer_in)
+            return layer_input(outer, layer, outer_in)
     raise ValueError(f"layer {layer.name} is not part of the model")

@@ -1,0 +1,97 @@
+"""Quantization-aware fine-tuning by distillation before the int8 conversion (issue 14 study).
+
+For each setting (distillation images, epochs, learning rate), ``exporter.quant_finetune``
+fine-tunes a copy of the run's model under simulated int8 activations to reproduce the float
+model's probabilities; the copy is bias-corrected and converted to a full-integer int8 file
+exactly as ``exporter export --quantize int8`` does, and the file is scored with LiteRT on the
+run's held-out images (``test_split.npz`` indices into ``--data``) against the float model.
+
+Usage::
+
+    python bench/int8_finetune.py runs/recipe/default --data ../shared/data/cifar10/train.npz \\
+        --setting calib:512:4:2e-5 --setting pool:4000:2:2e-5
+
+A setting is ``SOURCE:N:EPOCHS:LR``; SOURCE ``calib`` takes the run's ``samples.npz``
+``x_calib`` (training images, what the exporter has by default), ``pool`` takes N random
+images of ``--data`` outside the held-out indices; ``none`` skips the fine-tuning (the
+exporter's bias correction alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--setting", action="append", required=True,
+                        help="SOURCE:N:EPOCHS:LR (see the module docstring); repeatable")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    from exporter.bias_correction import bias_corrected_copy
+    from exporter.datasets import to_model_input
+    from exporter.quant_finetune import quantization_finetuned_copy
+    from exporter.run_dir import load_keras_model, load_run_info
+    from exporter.savedmodel import write_savedmodel
+    from exporter.tflite_export import TFLiteRunner, convert_tflite
+
+    run = load_run_info(args.run_dir)
+    model = load_keras_model(run)
+    index = np.load(run.path / "test_split.npz")["index"]
+    with np.load(args.data) as data:
+        raw_x, raw_y = data["x"], data["y"]
+    x, y = to_model_input(raw_x[index], run.image_size), raw_y[index]
+    samples = np.load(run.samples_path)
+    x_calib = samples["x_calib"]
+    calib = to_model_input(x_calib[:256], run.image_size)
+    pool = np.setdiff1d(np.arange(len(raw_x)), index)
+    reference = model.predict(x, batch_size=100, verbose=0).argmax(1)
+    print(f"{len(y)} held-out images; float accuracy {(reference == y).mean():.2%}")
+    print("| setting | seconds | float copy agreement | int8 accuracy | int8 agreement |")
+    print("|---|---:|---:|---:|---:|")
+    work = Path(tempfile.mkdtemp(prefix="int8-ft-"))
+    for step, setting in enumerate(args.setting):
+        source, n, epochs, lr = setting.split(":")
+        start = time.perf_counter()
+        if source == "none":
+            tuned = model
+        else:
+            if source == "calib":
+                images = x_calib[: int(n)]
+            else:
+                pick = np.random.default_rng(args.seed).choice(pool, int(n), replace=False)
+                images = raw_x[np.sort(pick)]
+            tuned, report = quantization_finetuned_copy(
+                model, to_model_input(images, run.image_size), calib,
+                epochs=int(epochs), learning_rate=float(lr), seed=args.seed)
+            print(f"  {setting}: {report}", flush=True)
+        seconds = time.perf_counter() - start
+        floats = tuned.predict(x, batch_size=100, verbose=0).argmax(1)
+        corrected, _ = bias_corrected_copy(tuned, calib)
+        target = work / f"variant{step}"
+        target.mkdir()
+        write_savedmodel(corrected, run.image_size, run.labels, 5, target)
+        path = target / "model_int8.tflite"
+        path.write_bytes(convert_tflite(target, "int8", calib))
+        runner = TFLiteRunner(path)
+        top = np.concatenate([runner.predict(x[i : i + 50]) for i in range(0, len(x), 50)])
+        top = top.argmax(1)
+        print(f"| {setting} | {seconds:.0f} | {(floats == reference).mean():.2%} | "
+              f"{(top == y).mean():.2%} | {(top == reference).mean():.2%} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""Quantization-aware fine-tuning by distillation (the int8 export's first step).
+
+After bias correction (``exporter.bias_correction``) the int8 weights cost almost nothing
+(int8 weights with float activations agree 99 % with the float model on the README recipe's
+MobileNet); the rest of the full-integer loss is the int8 *activations*: every activation
+tensor is rounded to 256 levels of one (scale, zero point) range. This step teaches the
+weights to live with that rounding, as quantization-aware training does, and keeps the
+answers of the float model by distilling them:
+
+1. the ranges the converter will use are measured on the calibration images (min/max of
+   every ReLU output, the pooled features and the logits, as TFLite's calibration does);
+2. a copy of the model rounds exactly those tensors in its forward pass with TensorFlow's
+   ``fake_quant_with_min_max_args`` (straight-through gradient inside the range), with every
+   BatchNormalization in inference mode (the converter folds it into the convolution);
+3. the copy is trained for a few epochs, at a small learning rate, to reproduce the float
+   model's probabilities on unlabelled images (soft-target cross-entropy; the float
+   model's own answers are the target, so no label and no held-out image is needed);
+4. the trained weights go back into a plain copy of the architecture, which the int8
+   conversion then calibrates and converts as usual (bias correction first).
+
+TensorFlow Model Optimization's ``quantize_model`` does step 2 for ``tf_keras`` models only;
+the run's model is a Keras 3 model, so the fake-quant rounding is placed here with the same
+TensorFlow ops. The float model is not changed: every other format and the parity reference
+use it. Measured in BENCHMARKS.md section 8.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FinetuneReport", "activation_ranges", "quantization_finetuned_copy"]
+
+EPOCHS = 4
+LEARNING_RATE = 2e-5
+BATCH_SIZE = 32
+
+
+@dataclass
+class FinetuneReport:
+    """What the fine-tuning did: rounded tensors, images, epochs, the distillation loss."""
+
+    rounded_tensors: int
+    images: int
+    epochs: int
+    loss_first: float
+    loss_last: float
+
+
+def _leaves(model: Any) -> list[Any]:
+    out = []
+    for layer in model.layers:
+        out.extend(_leaves(layer) if hasattr(layer, "layers") else [layer])
+    return out
+
+
+def _is_relu(layer: Any) -> bool:
+    import keras
+
+    if isinstance(layer, keras.layers.ReLU):
+        return True
+    return isinstance(layer, keras.layers.Activation) and layer.get_config()["activation"] in (
+        "relu", "relu6")
+
+
+def _is_softmax_dense(layer: Any) -> bool:
+    import keras
+
+    return isinstance(layer, keras.layers.Dense) and layer.get_config()["activation"] == "softmax"
+
+
+def _rounded_layers(model: Any) -> list[Any]:
+    """The layers whose output (for the softmax Dense: whose logits) int8 rounds and this
+    module simulates."""
+    import keras
+
+    return [layer for layer in _leaves(model)
+            if _is_relu(layer) or _is_softmax_dense(layer)
+            or isinstance(layer, keras.layers.GlobalAveragePooling2D)]
+
+
+def _probe_output(model: Any, layer: Any, images: np.ndarray) -> np.ndarray:
+    """``layer``'s output (for the softmax Dense: its logits) for ``images``."""
+    from exporter.bias_correction import layer_input
+
+    inputs = layer_input(model, layer, images)
+    if _is_softmax_dense(layer):
+        kernel, bias = layer.get_weights()
+        return inputs @ kernel + bias
+    return np.asarray(layer(inputs))
+
+
+def activation_ranges(model: Any, calibration: np.ndarray) -> dict[str, tuple[float, float]]:
+    """``{layer name: (min, max)}`` of every rounded tensor over ``calibration`` (float32
+    model inputs), widened to contain 0 as the converter's ranges do."""
+    ranges = {}
+    for layer in _rounded_layers(model):
+        out = _probe_output(model, layer, calibration)
+        ranges[layer.name] = (min(float(out.min()), 0.0), max(float(out.max()), 0.0))
+    return ranges
+
+
+def _fake_quant(x: Any, lo: float, hi: float) -> Any:
+    import tensorflow as tf
+
+    if hi - lo < 1e-8:
+        return x
+    return tf.quantization.fake_quant_with_min_max_args(x, min=lo, max=hi, num_bits=8)
+
+
+def _rounding_clone(model: Any, ranges: dict[str, tuple[float, float]]) -> Any:
+    """A copy of ``model`` (same weights) whose rounded layers round their outputs."""
+    import keras
+
+    class RoundedOutput(keras.layers.Layer):
+        """Runs ``inner`` (a ReLU or a pooling layer) and rounds its output to int8."""
+
+        def __init__(self, inner: Any, lo: float, hi: float, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.inner, self.lo, self.hi = inner, lo, hi
+
+        def call(self, x: Any) -> Any:
+            return _fake_quant(self.inner(x), self.lo, self.hi)
+
+    class RoundedLogits(keras.layers.Dense):
+        """A softmax Dense whose logits are rounded to int8 before the softmax."""
+
+        def __init__(self, lo: float, hi: float, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.lo, self.hi = lo, hi
+
+        def call(self, x: Any) -> Any:
+            logits = keras.ops.matmul(x, self.kernel) + self.bias
+            return keras.ops.softmax(_fake_quant(logits, self.lo, self.hi))
+
+    def clone(layer: Any) -> Any:
+        if layer.name in ranges and _is_softmax_dense(layer):
+            config = layer.get_config()
+            config["activation"] = "linear"
+            return RoundedLogits(*ranges[layer.name], **config)
+        if layer.name in ranges:
+            inner = layer.__class__.from_config({**layer.get_config(),
+                                                 "name": f"{layer.name}_inner"})
+            return RoundedOutput(inner, *ranges[layer.name], name=layer.name)
+        copy = layer.__class__.from_config(layer.get_config())
+        if isinstance(layer, keras.layers.BatchNormalization):
+            copy.trainable = False  # inference mode: the converter folds the moving statistics
+        return copy
+
+    rounded = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    rounded.set_weights(model.get_weights())
+    return rounded
+
+
+def quantization_finetuned_copy(
+    model: Any,
+    images: np.ndarray,
+    calibration: np.ndarray,
+    *,
+    epochs: int = EPOCHS,
+    learning_rate: float = LEARNING_RATE,
+    batch_size: int = BATCH_SIZE,
+    seed: int = 0,
+) -> tuple[Any, FinetuneReport]:
+    """A plain copy of ``model`` fine-tuned to keep its answers under int8 activations (see
+    the module docstring). ``images``: float32 model inputs to distil on (training images,
+    never the images a gate or a test scores); ``calibration``: the converter's calibration
+    images, for the ranges."""
+    import keras
+
+    images = np.asarray(images, np.float32)
+    keras.utils.set_random_seed(seed)
+    ranges = activation_ranges(model, np.asarray(calibration, np.float32))
+    targets = np.asarray(model.predict(images, batch_size=64, verbose=0), np.float32)
+    student = _rounding_clone(model, ranges)
+    student.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                    loss=keras.losses.CategoricalCrossentropy())
+    history = student.fit(images, targets, batch_size=batch_size, epochs=epochs,
+                          shuffle=True, verbose=0)
+    plain = keras.models.clone_model(model)
+    plain.set_weights(model.get_weights())
+    trained = {layer.name: layer for layer in _leaves(student)}
+    for layer in _leaves(plain):
+        if layer.weights:
+            layer.set_weights(trained[layer.name].get_weights())
+    losses = history.history["loss"]
+    return plain, FinetuneReport(len(ranges), len(images), epochs, losses[0], losses[-1])

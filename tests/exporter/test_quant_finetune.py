@@ -1,0 +1,102 @@
+"""Quantization-aware fine-tuning by distillation (``exporter.quant_finetune``) on tiny models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from exporter.quant_finetune import _rounding_clone, activation_ranges, quantization_finetuned_copy
+
+keras = pytest.importorskip("keras")
+
+
+def _model(nested: bool) -> keras.Model:
+    def body(x):
+        x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="conv")(x)
+        x = keras.layers.BatchNormalization(name="bn")(x)
+        x = keras.layers.ReLU(6.0, name="relu")(x)
+        x = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="dw")(x)
+        x = keras.layers.BatchNormalization(name="dw_bn")(x)
+        return keras.layers.ReLU(6.0, name="dw_relu")(x)
+
+    inputs = keras.Input((8, 8, 3), name="image")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1, name="scale")(inputs)
+    if nested:
+        inner_in = keras.Input((8, 8, 3))
+        x = keras.Model(inner_in, body(inner_in), name="backbone")(x)
+    else:
+        x = body(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = keras.layers.Dense(4, activation="softmax", name="head")(x)
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(0)
+    weights = []
+    for w in model.weights:
+        shape = tuple(w.shape)
+        if "moving_variance" in w.path or "gamma" in w.path:
+            weights.append(rng.uniform(0.5, 2.0, shape).astype(np.float32))
+        else:
+            weights.append(rng.normal(0, 0.5, shape).astype(np.float32))
+    model.set_weights(weights)
+    return model
+
+
+def _images(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 255, (n, 8, 8, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["flat", "nested-backbone"])
+def test_ranges_cover_every_rounded_tensor(nested: bool) -> None:
+    model = _model(nested)
+    calib = _images(32, 1)
+    ranges = activation_ranges(model, calib)
+    assert set(ranges) == {"relu", "dw_relu", "pool", "head"}
+    for name in ("relu", "dw_relu"):
+        lo, hi = ranges[name]
+        assert lo == 0.0 and 0.0 < hi <= 6.0
+    # the logits' range: the Dense output before its softmax
+    features = keras.Model(model.inputs, model.get_layer("pool").output).predict(calib, verbose=0)
+    kernel, bias = model.get_layer("head").get_weights()
+    logits = features @ kernel + bias
+    assert ranges["head"] == pytest.approx((min(logits.min(), 0), max(logits.max(), 0)), rel=1e-5)
+
+
+def test_the_rounding_clone_rounds_to_256_levels_and_keeps_weights() -> None:
+    model = _model(nested=True)
+    calib = _images(32, 1)
+    ranges = activation_ranges(model, calib)
+    rounded = _rounding_clone(model, ranges)
+    for a, b in zip(model.get_weights(), rounded.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # the pooled features come out on a grid of (hi - lo) / 255
+    probe = keras.Model(rounded.inputs, rounded.get_layer("pool").output)
+    pooled = probe.predict(calib, verbose=0)
+    lo, hi = ranges["pool"]
+    step = (hi - lo) / 255
+    levels = (pooled - pooled.min()) / step
+    np.testing.assert_allclose(levels, np.round(levels), atol=1e-2)
+    want = model.predict(calib, verbose=0)
+    got = rounded.predict(calib, verbose=0)
+    assert not np.array_equal(want, got)  # it rounds ...
+    np.testing.assert_allclose(got, want, atol=0.1)  # ... but only by a rounding step
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["flat", "nested-backbone"])
+def test_finetuned_copy_is_plain_trained_and_leaves_the_float_model(nested: bool) -> None:
+    model = _model(nested)
+    before = [w.copy() for w in model.get_weights()]
+    tuned, report = quantization_finetuned_copy(model, _images(64, 2), _images(32, 1),
+                                                epochs=3, learning_rate=1e-3)
+    for original, now in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(original, now)  # the float model is untouched
+    assert [type(layer) for layer in tuned.layers] == [type(layer) for layer in model.layers]
+    assert report.rounded_tensors == 4 and report.images == 64 and report.epochs == 3
+    assert np.isfinite(report.loss_last) and report.loss_last < report.loss_first
+    changed = [not np.array_equal(a, b)
+               for a, b in zip(before, tuned.get_weights(), strict=True)]
+    assert any(changed)
+    # BatchNormalization ran in inference mode: its moving statistics are unchanged
+    names = [w.path for w in model.weights]
+    for name, a, b in zip(names, before, tuned.get_weights(), strict=True):
+        if "moving_" in name:
+            np.testing.assert_array_equal(a, b)
