@@ -11,7 +11,9 @@ Usage::
     python bench/int8_finetune.py runs/recipe/default --data ../shared/data/cifar10/train.npz \\
         --setting calib:512:4:2e-5 --setting pool:4000:2:2e-5
 
-A setting is ``SOURCE:N:EPOCHS:LR``; SOURCE ``calib`` takes the run's ``samples.npz``
+A setting is ``SOURCE:N:EPOCHS:LR[:COPIES[:MODE]]`` (COPIES: ``augmented`` copies of the N
+images; MODE ``acts``: fine-tune with int8 activations only, then bias-correct; ``all``:
+bias-correct, then fine-tune with int8 weights and activations, then convert); SOURCE ``calib`` takes the run's ``samples.npz``
 ``x_calib`` (training images, what the exporter has by default), ``pool`` takes N random
 images of ``--data`` outside the held-out indices; ``none`` skips the fine-tuning (the
 exporter's bias correction alone).
@@ -43,7 +45,7 @@ def main() -> None:
 
     from exporter.bias_correction import bias_corrected_copy
     from exporter.datasets import to_model_input
-    from exporter.quant_finetune import quantization_finetuned_copy
+    from exporter.quant_finetune import augmented, quantization_finetuned_copy
     from exporter.run_dir import load_keras_model, load_run_info
     from exporter.savedmodel import write_savedmodel
     from exporter.tflite_export import TFLiteRunner, convert_tflite
@@ -63,24 +65,40 @@ def main() -> None:
     print("| setting | seconds | float copy agreement | int8 accuracy | int8 agreement |")
     print("|---|---:|---:|---:|---:|")
     work = Path(tempfile.mkdtemp(prefix="int8-ft-"))
+
+    def pick_images(source: str, n: int) -> np.ndarray:
+        if source == "calib":
+            return x_calib[:n]
+        pick = np.random.default_rng(args.seed).choice(pool, n, replace=False)
+        return raw_x[np.sort(pick)]
+
     for step, setting in enumerate(args.setting):
-        source, n, epochs, lr = setting.split(":")
+        source, n, epochs, lr, *more = setting.split(":")
+        copies = int(more[0]) if more else 1
+        mode = more[1] if len(more) > 1 else "acts"
         start = time.perf_counter()
         if source == "none":
             tuned = model
-        else:
-            if source == "calib":
-                images = x_calib[: int(n)]
-            else:
-                pick = np.random.default_rng(args.seed).choice(pool, int(n), replace=False)
-                images = raw_x[np.sort(pick)]
+        elif mode == "all":  # correct first, then fine-tune with int8 weights and activations
+            base, _ = bias_corrected_copy(model, calib)
+            inputs = to_model_input(pick_images(source, int(n)), run.image_size)
+            if copies > 1:
+                inputs = augmented(inputs, copies, args.seed)
             tuned, report = quantization_finetuned_copy(
-                model, to_model_input(images, run.image_size), calib,
-                epochs=int(epochs), learning_rate=float(lr), seed=args.seed)
+                base, inputs, calib, epochs=int(epochs), learning_rate=float(lr),
+                seed=args.seed, round_weights=True)
+            print(f"  {setting}: {report}", flush=True)
+        else:
+            inputs = to_model_input(pick_images(source, int(n)), run.image_size)
+            if copies > 1:
+                inputs = augmented(inputs, copies, args.seed)
+            tuned, report = quantization_finetuned_copy(
+                model, inputs, calib,
+                epochs=int(epochs), learning_rate=float(lr), seed=args.seed, round_weights=False)
             print(f"  {setting}: {report}", flush=True)
         seconds = time.perf_counter() - start
         floats = tuned.predict(x, batch_size=100, verbose=0).argmax(1)
-        corrected, _ = bias_corrected_copy(tuned, calib)
+        corrected = tuned if mode == "all" else bias_corrected_copy(tuned, calib)[0]
         target = work / f"variant{step}"
         target.mkdir()
         write_savedmodel(corrected, run.image_size, run.labels, 5, target)

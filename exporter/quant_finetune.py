@@ -26,16 +26,20 @@ use it. Measured in BENCHMARKS.md section 8.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["FinetuneReport", "activation_ranges", "quantization_finetuned_copy"]
+__all__ = ["FinetuneReport", "activation_ranges", "augmented", "distillation_set",
+           "quantization_finetuned_copy"]
 
-EPOCHS = 4
-LEARNING_RATE = 2e-5
+EPOCHS = 3
+LEARNING_RATE = 1e-5
 BATCH_SIZE = 32
+TARGET_IMAGES = 4096  # distil on about this many images (augmented copies if fewer)
+MAX_COPIES = 8
 
 
 @dataclass
@@ -110,8 +114,11 @@ def _fake_quant(x: Any, lo: float, hi: float) -> Any:
     return tf.quantization.fake_quant_with_min_max_args(x, min=lo, max=hi, num_bits=8)
 
 
-def _rounding_clone(model: Any, ranges: dict[str, tuple[float, float]]) -> Any:
-    """A copy of ``model`` (same weights) whose rounded layers round their outputs."""
+def _rounding_clone(model: Any, ranges: dict[str, tuple[float, float]],
+                    logits: bool = False) -> Any:
+    """A copy of ``model`` (same weights) whose rounded layers round their outputs, with
+    Dropout removed and BatchNormalization in inference mode; with ``logits`` it ends with
+    the rounded logits instead of their softmax."""
     import keras
 
     class RoundedOutput(keras.layers.Layer):
@@ -132,8 +139,9 @@ def _rounding_clone(model: Any, ranges: dict[str, tuple[float, float]]) -> Any:
             self.lo, self.hi = lo, hi
 
         def call(self, x: Any) -> Any:
-            logits = keras.ops.matmul(x, self.kernel) + self.bias
-            return keras.ops.softmax(_fake_quant(logits, self.lo, self.hi))
+            raw = keras.ops.matmul(x, self.kernel) + self.bias
+            rounded = _fake_quant(raw, self.lo, self.hi)
+            return rounded if logits else keras.ops.softmax(rounded)
 
     def clone(layer: Any) -> Any:
         if layer.name in ranges and _is_softmax_dense(layer):
@@ -144,6 +152,8 @@ def _rounding_clone(model: Any, ranges: dict[str, tuple[float, float]]) -> Any:
             inner = layer.__class__.from_config({**layer.get_config(),
                                                  "name": f"{layer.name}_inner"})
             return RoundedOutput(inner, *ranges[layer.name], name=layer.name)
+        if isinstance(layer, keras.layers.Dropout):  # match the float model's exact answers
+            return keras.layers.Identity(name=layer.name)
         copy = layer.__class__.from_config(layer.get_config())
         if isinstance(layer, keras.layers.BatchNormalization):
             copy.trainable = False  # inference mode: the converter folds the moving statistics
@@ -154,10 +164,35 @@ def _rounding_clone(model: Any, ranges: dict[str, tuple[float, float]]) -> Any:
     return rounded
 
 
+def augmented(images: np.ndarray, copies: int, seed: int = 0) -> np.ndarray:
+    """``images`` followed by ``copies - 1`` randomly flipped and shifted copies (shifts up
+    to 1/8 of the side, edges repeated): more distinct inputs to distil on when a run comes
+    with few training images."""
+    rng = np.random.default_rng(seed)
+    out = [images]
+    n, height, width = images.shape[:3]
+    limit = max(1, height // 8)
+    for _ in range(copies - 1):
+        batch = np.where(rng.random(n)[:, None, None, None] < 0.5, images[:, :, ::-1], images)
+        dy, dx = rng.integers(-limit, limit + 1, 2)
+        rows = np.clip(np.arange(height) - dy, 0, height - 1)
+        cols = np.clip(np.arange(width) - dx, 0, width - 1)
+        out.append(batch[:, rows][:, :, cols])
+    return np.concatenate(out)
+
+
+def distillation_set(images: np.ndarray, target: int = TARGET_IMAGES, seed: int = 0) -> np.ndarray:
+    """``images`` (raw training images), with augmented copies added up to about ``target``
+    images (at most MAX_COPIES copies in all)."""
+    copies = min(MAX_COPIES, max(1, -(-target // max(len(images), 1))))
+    return augmented(images, copies, seed) if copies > 1 else images
+
+
 def quantization_finetuned_copy(
     model: Any,
     images: np.ndarray,
     calibration: np.ndarray,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
     *,
     epochs: int = EPOCHS,
     learning_rate: float = LEARNING_RATE,
@@ -165,20 +200,34 @@ def quantization_finetuned_copy(
     seed: int = 0,
 ) -> tuple[Any, FinetuneReport]:
     """A plain copy of ``model`` fine-tuned to keep its answers under int8 activations (see
-    the module docstring). ``images``: float32 model inputs to distil on (training images,
-    never the images a gate or a test scores); ``calibration``: the converter's calibration
-    images, for the ranges."""
+    the module docstring). ``images``: training images to distil on (never the images a gate
+    or a test scores), turned into model inputs batch by batch by ``prepare`` (default: as
+    float32); ``calibration``: the converter's calibration images (model inputs), for the
+    ranges."""
     import keras
 
-    images = np.asarray(images, np.float32)
+    prepare = prepare or (lambda batch: np.asarray(batch, np.float32))
     keras.utils.set_random_seed(seed)
     ranges = activation_ranges(model, np.asarray(calibration, np.float32))
-    targets = np.asarray(model.predict(images, batch_size=64, verbose=0), np.float32)
-    student = _rounding_clone(model, ranges)
-    student.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                    loss=keras.losses.CategoricalCrossentropy())
-    history = student.fit(images, targets, batch_size=batch_size, epochs=epochs,
-                          shuffle=True, verbose=0)
+    head = next((layer for layer in _leaves(model) if _is_softmax_dense(layer)), None)
+    if head is not None:  # match the logits: every class's score counts, not only the top
+        def teacher(batch: np.ndarray) -> np.ndarray:
+            return _probe_output(model, head, batch)
+
+        student = _rounding_clone(model, ranges, logits=True)
+        loss: Any = keras.losses.MeanSquaredError()
+    else:
+        def teacher(batch: np.ndarray) -> np.ndarray:
+            return np.asarray(model.predict(batch, batch_size=len(batch), verbose=0))
+
+        student = _rounding_clone(model, ranges)
+        loss = keras.losses.CategoricalCrossentropy()
+    chunk = 256
+    targets = np.concatenate([np.asarray(teacher(prepare(images[i : i + chunk])), np.float32)
+                              for i in range(0, len(images), chunk)])
+    student.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
+    batches = _batches_class()(images, targets, prepare, batch_size, seed)
+    history = student.fit(batches, epochs=epochs, verbose=0)
     plain = keras.models.clone_model(model)
     plain.set_weights(model.get_weights())
     trained = {layer.name: layer for layer in _leaves(student)}
@@ -187,3 +236,32 @@ def quantization_finetuned_copy(
             layer.set_weights(trained[layer.name].get_weights())
     losses = history.history["loss"]
     return plain, FinetuneReport(len(ranges), len(images), epochs, losses[0], losses[-1])
+
+
+def _batches_class() -> type:
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        """Shuffled (inputs, targets) batches; inputs prepared per batch, so a few thousand
+        raw images never exist at once as float model inputs."""
+
+        def __init__(self, images: np.ndarray, targets: np.ndarray,
+                     prepare: Callable[[np.ndarray], np.ndarray], batch_size: int,
+                     seed: int) -> None:
+            super().__init__()
+            self.images, self.targets, self.prepare = images, targets, prepare
+            self.batch_size = batch_size
+            self.rng = np.random.default_rng(seed)
+            self.order = self.rng.permutation(len(images))
+
+        def __len__(self) -> int:
+            return -(-len(self.images) // self.batch_size)
+
+        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+            pick = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
+            return np.asarray(self.prepare(self.images[pick]), np.float32), self.targets[pick]
+
+        def on_epoch_end(self) -> None:
+            self.order = self.rng.permutation(len(self.images))
+
+    return Batches

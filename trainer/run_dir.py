@@ -24,6 +24,11 @@ __all__ = ["RunPaths", "prepare_run_dir", "write_model_json", "write_labels", "w
 log = logging.getLogger(__name__)
 
 MAX_SAMPLES = 512
+# training images for the exporter's int8 step (calibration, and distillation for the int8
+# fine-tuning, which keeps more of the float model's answers with more images: BENCHMARKS.md
+# section 8), as many as fit in CALIB_BYTES
+MAX_CALIB = 4096
+CALIB_BYTES = 64 * 2**20
 RUN_MARKERS = ("config.yaml", "model.json", "checkpoints")
 
 
@@ -136,23 +141,31 @@ def write_labels(paths: RunPaths, labels: Sequence[str]) -> None:
     write_text(paths.labels, "".join(f"{name}\n" for name in labels))
 
 
-def _pick(n: int, seed: int) -> np.ndarray:
-    """Up to MAX_SAMPLES indices in random (seeded) order: sources are often sorted by class,
+def _pick(n: int, seed: int, limit: int = MAX_SAMPLES) -> np.ndarray:
+    """Up to ``limit`` indices in random (seeded) order: sources are often sorted by class,
     so any prefix a consumer takes (e.g. the exporter's parity sample) must stay mixed."""
     rng = np.random.default_rng(seed)
-    return rng.permutation(n)[:MAX_SAMPLES]
+    return rng.permutation(n)[:limit]
+
+
+def _calib_limit(image_shape: tuple[int, ...]) -> int:
+    """How many calibration images of ``image_shape`` (uint8) fit in CALIB_BYTES."""
+    per_image = int(np.prod(image_shape))
+    return max(MAX_SAMPLES, min(MAX_CALIB, CALIB_BYTES // max(per_image, 1)))
 
 
 def write_samples(paths: RunPaths, train: ImageSet, val: ImageSet, image_size: int,
                   seed: int) -> None:
-    """``samples.npz``: ≤512 validation images with labels and ≤512 training images for
-    calibration, raw when the source's images share one size, else contract-resized."""
+    """``samples.npz``: ≤512 validation images with labels and ≤4,096 training images (at
+    most 64 MB, at least 512) for the int8 export, raw when the source's images share one
+    size, else contract-resized."""
     val_index = _pick(len(val), seed)
-    calib_index = _pick(len(train), seed + 1)
     x_val = read_images(val, val_index, image_size=image_size)
+    calib_index = _pick(len(train), seed + 1, _calib_limit(x_val.shape[1:]))
     x_calib = read_images(train, calib_index, image_size=image_size)
     if x_val.shape[1:] != x_calib.shape[1:]:  # file sets whose two picks differ in size
         x_val, x_calib = _resized(x_val, image_size), _resized(x_calib, image_size)
+        x_calib = x_calib[: _calib_limit(x_calib.shape[1:])]
     savez(paths.samples, x_val=x_val.astype(np.uint8),
           y_val=val.y[val_index].astype(np.int64), x_calib=x_calib.astype(np.uint8))
 

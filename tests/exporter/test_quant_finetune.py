@@ -85,8 +85,16 @@ def test_the_rounding_clone_rounds_to_256_levels_and_keeps_weights() -> None:
 def test_finetuned_copy_is_plain_trained_and_leaves_the_float_model(nested: bool) -> None:
     model = _model(nested)
     before = [w.copy() for w in model.get_weights()]
-    tuned, report = quantization_finetuned_copy(model, _images(64, 2), _images(32, 1),
-                                                epochs=3, learning_rate=1e-3)
+    raw = _images(64, 2).astype(np.uint8)
+    prepared = []
+
+    def prepare(batch: np.ndarray) -> np.ndarray:
+        prepared.append(len(batch))
+        return batch.astype(np.float32)
+
+    tuned, report = quantization_finetuned_copy(model, raw, _images(32, 1), prepare,
+                                                epochs=3, learning_rate=1e-3, batch_size=16)
+    assert max(prepared) <= 64 and sum(prepared) >= 64 + 3 * 64  # teacher pass + 3 epochs
     for original, now in zip(before, model.get_weights(), strict=True):
         np.testing.assert_array_equal(original, now)  # the float model is untouched
     assert [type(layer) for layer in tuned.layers] == [type(layer) for layer in model.layers]
@@ -100,3 +108,16 @@ def test_finetuned_copy_is_plain_trained_and_leaves_the_float_model(nested: bool
     for name, a, b in zip(names, before, tuned.get_weights(), strict=True):
         if "moving_" in name:
             np.testing.assert_array_equal(a, b)
+
+
+
+def test_distillation_set_adds_flipped_and_shifted_copies_up_to_the_target() -> None:
+    from exporter.quant_finetune import distillation_set
+
+    images = np.random.default_rng(4).integers(0, 256, (10, 16, 16, 3)).astype(np.uint8)
+    out = distillation_set(images, target=35, seed=0)
+    assert out.shape == (40, 16, 16, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[:10], images)  # the originals first
+    assert not np.array_equal(out[10:20], images)  # then altered copies
+    assert distillation_set(images, target=5) is images  # enough images: unchanged
+    assert len(distillation_set(images, target=10_000)) == 80  # at most 8 copies
