@@ -11,9 +11,9 @@ Usage::
     python bench/int8_finetune.py runs/recipe/default --data ../shared/data/cifar10/train.npz \\
         --setting calib:512:4:2e-5 --setting pool:4000:2:2e-5
 
-A setting is ``SOURCE:N:EPOCHS:LR[:COPIES[:MODE]]`` (COPIES: ``augmented`` copies of the N
-images; MODE ``acts``: fine-tune with int8 activations only, then bias-correct; ``all``:
-bias-correct, then fine-tune with int8 weights and activations, then convert); SOURCE ``calib`` takes the run's ``samples.npz``
+A setting is ``SOURCE:N:EPOCHS:LR[:COPIES]`` (COPIES: the N images and ``augmented`` copies,
+COPIES * N in all; ``auto``: the exporter's ``distillation_set``). SOURCE ``calib`` takes the
+run's ``samples.npz``
 ``x_calib`` (training images, what the exporter has by default), ``pool`` takes N random
 images of ``--data`` outside the held-out indices; ``none`` skips the fine-tuning (the
 exporter's bias correction alone).
@@ -45,7 +45,11 @@ def main() -> None:
 
     from exporter.bias_correction import bias_corrected_copy
     from exporter.datasets import to_model_input
-    from exporter.quant_finetune import augmented, quantization_finetuned_copy
+    from exporter.quant_finetune import (
+        augmented,
+        distillation_set,
+        quantization_finetuned_copy,
+    )
     from exporter.run_dir import load_keras_model, load_run_info
     from exporter.savedmodel import write_savedmodel
     from exporter.tflite_export import TFLiteRunner, convert_tflite
@@ -74,31 +78,23 @@ def main() -> None:
 
     for step, setting in enumerate(args.setting):
         source, n, epochs, lr, *more = setting.split(":")
-        copies = int(more[0]) if more else 1
-        mode = more[1] if len(more) > 1 else "acts"
+        copies = more[0] if more else "1"
         start = time.perf_counter()
         if source == "none":
             tuned = model
-        elif mode == "all":  # correct first, then fine-tune with int8 weights and activations
-            base, _ = bias_corrected_copy(model, calib)
-            inputs = to_model_input(pick_images(source, int(n)), run.image_size)
-            if copies > 1:
-                inputs = augmented(inputs, copies, args.seed)
-            tuned, report = quantization_finetuned_copy(
-                base, inputs, calib, epochs=int(epochs), learning_rate=float(lr),
-                seed=args.seed, round_weights=True)
-            print(f"  {setting}: {report}", flush=True)
         else:
-            inputs = to_model_input(pick_images(source, int(n)), run.image_size)
-            if copies > 1:
-                inputs = augmented(inputs, copies, args.seed)
+            images = pick_images(source, int(n))
+            if copies == "auto":
+                images = distillation_set(images, seed=args.seed)
+            elif int(copies) > 1:
+                images = augmented(images, int(copies), args.seed)
             tuned, report = quantization_finetuned_copy(
-                model, inputs, calib,
-                epochs=int(epochs), learning_rate=float(lr), seed=args.seed, round_weights=False)
+                model, images, calib, lambda batch: to_model_input(batch, run.image_size),
+                epochs=int(epochs), learning_rate=float(lr), seed=args.seed)
             print(f"  {setting}: {report}", flush=True)
         seconds = time.perf_counter() - start
         floats = tuned.predict(x, batch_size=100, verbose=0).argmax(1)
-        corrected = tuned if mode == "all" else bias_corrected_copy(tuned, calib)[0]
+        corrected, _ = bias_corrected_copy(tuned, calib)
         target = work / f"variant{step}"
         target.mkdir()
         write_savedmodel(corrected, run.image_size, run.labels, 5, target)

@@ -75,6 +75,10 @@ def export(
     int8_bias_correction: bool = typer.Option(
         True, help="Correct the mean error of the int8 weights (BENCHMARKS.md section 8)."
     ),
+    int8_finetune: bool = typer.Option(
+        True, help="Fine-tune a copy for int8 activations by distilling the float model's "
+        "answers on the run's training images (BENCHMARKS.md section 8)."
+    ),
     top_k: int | None = typer.Option(None, help="K of the top_k outputs (default min(5, C))."),
     force: bool = typer.Option(False, help="Replace an existing version."),
     limit: int = typer.Option(256, help="Images used for the parity check."),
@@ -102,6 +106,7 @@ def export(
             calibration_data=calibration_data,
             int8_float_ops=parse_op_names(int8_float_ops),
             int8_bias_correction=int8_bias_correction,
+            int8_finetune=int8_finetune,
             top_k=top_k,
             force=force,
             opset=opset,

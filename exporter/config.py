@@ -52,6 +52,7 @@ class ExportConfig:
     calibration_limit: int = 256
     int8_float_ops: tuple[str, ...] = ()  # selective quantization: op types kept float
     int8_bias_correction: bool = True  # round int8 weights in Keras, correct the mean error
+    int8_finetune: bool = True  # distil the float model's answers under int8 activations
     top_k: int | None = None
     force: bool = False
     opset: int = DEFAULT_OPSET
@@ -70,6 +71,9 @@ class ExportConfig:
         if not self.int8_bias_correction and "int8" not in (self.quantize or ()):
             raise ValueError("--no-int8-bias-correction needs int8 in --quantize (it only "
                              "shapes that file)")
+        if not self.int8_finetune and "int8" not in (self.quantize or ()):
+            raise ValueError("--no-int8-finetune needs int8 in --quantize (it only shapes "
+                             "that file)")
         if self.version is not None and self.version < 0:
             raise ValueError(f"bad version {self.version}; accepted: an integer >= 0")
 

@@ -77,6 +77,25 @@ def _calibration(run: RunInfo, config: ExportConfig) -> np.ndarray | None:
     return to_model_input(images.x, run.image_size)
 
 
+def _finetune_images(run: RunInfo, config: ExportConfig,
+                     calibration: np.ndarray | None) -> np.ndarray | None:
+    """The raw training images the int8 fine-tuning distils on: every calibration image of
+    the calibration source (``--calibration-data``, else the run's ``x_calib``), except the
+    ones the parity gate scores when it reads the same file. None: no fine-tuning."""
+    if calibration is None or not config.int8_finetune:
+        return None
+    source = config.calibration_data if config.calibration_data is not None else run.samples_path
+    images = load_calibration_set(source).x
+    if not run.samples_path.is_file():  # the gate scores the first images of the same file
+        images = images[config.verify.limit :]
+    if len(images) == 0:
+        raise ExportError(
+            f"the int8 fine-tuning has no training images left in {source} after the "
+            f"{config.verify.limit} the parity check scores: pass more images or "
+            "--no-int8-finetune")
+    return images
+
+
 def _int8_diagnosis(staging: Path, calibration: np.ndarray | None) -> str:
     """The layers that lose the most under int8 (TFLite's quantization debugger), as one
     clause of the refusal message."""
@@ -157,6 +176,7 @@ def export_run(config: ExportConfig) -> ExportResult:
             version=version,
             int8_float_ops=config.int8_float_ops,
             int8_bias_correction=config.int8_bias_correction,
+            int8_finetune_images=_finetune_images(run, config, calibration),
         )
         timings = _write_all(ctx, formats)
         (staging / "labels.txt").write_text("\n".join(run.labels) + "\n")
@@ -174,6 +194,8 @@ def export_run(config: ExportConfig) -> ExportResult:
             _drop_savedmodel(staging)
         timings["total"] = time.perf_counter() - started
         report = build_report(staging, run, top_k, formats, parity, timings)
+        if ctx.int8_steps:
+            report["int8_preparation"] = ctx.int8_steps
         write_report(staging, report)
         target = publish(staging, base, version, config.force)
     except OSError as exc:

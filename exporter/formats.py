@@ -8,7 +8,7 @@ SavedModel itself is written first from the Keras model) and run through a runne
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,6 +40,9 @@ class WriteContext:
     version: int = 1
     int8_float_ops: tuple[str, ...] = ()
     int8_bias_correction: bool = True
+    # raw training images to distil on before the int8 conversion (None: no fine-tuning)
+    int8_finetune_images: np.ndarray | None = None
+    int8_steps: dict[str, Any] = field(default_factory=dict)  # what the int8 writer did
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,9 @@ def _tflite_writer(precision: str, file: str) -> Callable[[WriteContext], None]:
         from exporter.tflite_export import convert_tflite
         from exporter.tflite_metadata import with_run_metadata
 
-        if precision == "int8" and ctx.int8_bias_correction:
-            data = _bias_corrected_int8(ctx)
+        if precision == "int8" and (ctx.int8_bias_correction
+                                    or ctx.int8_finetune_images is not None):
+            data = _prepared_int8(ctx)
         else:
             data = convert_tflite(ctx.staging, precision, ctx.calibration, ctx.int8_float_ops)
         data = with_run_metadata(data, ctx.run, ctx.model_name, ctx.version, precision)
@@ -83,19 +87,42 @@ def _tflite_writer(precision: str, file: str) -> Callable[[WriteContext], None]:
     return write
 
 
-def _bias_corrected_int8(ctx: WriteContext) -> bytes:
-    """The int8 file converted from a bias-corrected copy of the model
-    (``exporter.bias_correction``), written as a SavedModel outside the staging directory."""
+def _prepared_int8(ctx: WriteContext) -> bytes:
+    """The int8 file converted from a copy of the model fine-tuned for int8 activations
+    (``exporter.quant_finetune``) and/or bias-corrected (``exporter.bias_correction``),
+    written as a SavedModel outside the staging directory. What was done goes to
+    ``ctx.int8_steps``."""
     import tempfile
+    import time
 
-    from exporter.bias_correction import bias_corrected_copy
+    from exporter.datasets import to_model_input
     from exporter.savedmodel import write_savedmodel
     from exporter.tflite_export import convert_tflite, require_calibration
 
     require_calibration(ctx.calibration)
-    corrected, _ = bias_corrected_copy(ctx.model, ctx.calibration)
-    with tempfile.TemporaryDirectory(prefix="int8-corrected-") as tmp:
-        write_savedmodel(corrected, ctx.run.image_size, ctx.run.labels, ctx.top_k, Path(tmp))
+    source = ctx.model
+    if ctx.int8_finetune_images is not None:
+        from exporter.quant_finetune import distillation_set, quantization_finetuned_copy
+
+        start = time.perf_counter()
+        images = distillation_set(ctx.int8_finetune_images)
+        source, report = quantization_finetuned_copy(
+            source, images, ctx.calibration,
+            lambda batch: to_model_input(batch, ctx.run.image_size))
+        ctx.int8_steps["finetune"] = {
+            "training_images": len(ctx.int8_finetune_images), "distilled_images": len(images),
+            "epochs": report.epochs, "rounded_tensors": report.rounded_tensors,
+            "loss_first_epoch": round(report.loss_first, 6),
+            "loss_last_epoch": round(report.loss_last, 6),
+            "seconds": round(time.perf_counter() - start, 1)}
+    if ctx.int8_bias_correction:
+        from exporter.bias_correction import bias_corrected_copy
+
+        source, correction = bias_corrected_copy(source, ctx.calibration)
+        ctx.int8_steps["bias_correction"] = {"corrected_kernels": correction.corrected,
+                                             "rounded_only": correction.rounded_only}
+    with tempfile.TemporaryDirectory(prefix="int8-prepared-") as tmp:
+        write_savedmodel(source, ctx.run.image_size, ctx.run.labels, ctx.top_k, Path(tmp))
         return convert_tflite(Path(tmp), "int8", ctx.calibration, ctx.int8_float_ops)
 
 

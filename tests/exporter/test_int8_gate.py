@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exporter.config import ExportConfig, parse_op_names
-from exporter.errors import ParityError
+from exporter.config import ExportConfig, VerifySettings, parse_op_names
+from exporter.errors import ExportError, ParityError
 from tests.exporter.conftest import FAST_VERIFY
 from tests.exporter.run_factory import write_run_dir
 
@@ -130,3 +130,63 @@ def _int32_constants(version_dir: Path) -> list[list[int]]:
             continue
     assert found, "the int8 file has no int32 bias tensors"
     return found
+
+
+def test_no_int8_finetune_needs_int8(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--no-int8-finetune needs int8 in --quantize"):
+        ExportConfig(run_dir=tmp_path, model_base_path=tmp_path, name="x",
+                     quantize=("float16",), int8_finetune=False)
+
+
+def test_int8_finetune_is_reported_and_changes_the_int8_file_only(run_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    import json
+
+    from exporter.export import export_run
+    from exporter.tflite_export import TFLiteRunner
+
+    dirs, reports = {}, {}
+    for finetune in (True, False):
+        config = ExportConfig(run_dir=run_dir, model_base_path=tmp_path / str(finetune),
+                              name="ft", families=("tflite",), quantize=("int8",),
+                              int8_finetune=finetune, verify=FAST_VERIFY)
+        dirs[finetune] = export_run(config).version_dir
+        reports[finetune] = json.loads((dirs[finetune] / "export_report.json").read_text())
+    steps = reports[True]["int8_preparation"]
+    calib = np.load(run_dir / "samples.npz")["x_calib"]
+    assert steps["finetune"]["training_images"] == len(calib)  # every x_calib image
+    assert steps["finetune"]["distilled_images"] >= len(calib)
+    assert steps["bias_correction"]["corrected_kernels"] > 0
+    assert "finetune" not in reports[False]["int8_preparation"]
+    x = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype(np.float32)
+    size = TFLiteRunner(dirs[True] / "model.tflite").input_details["image"]["shape"][1]
+    x = x[:, :size, :size]
+    np.testing.assert_array_equal(TFLiteRunner(dirs[True] / "model.tflite").predict(x),
+                                  TFLiteRunner(dirs[False] / "model.tflite").predict(x))
+    assert _int32_constants(dirs[True]) != _int32_constants(dirs[False])
+
+
+def test_finetune_skips_the_images_the_gate_scores(run_dir: Path, tmp_path: Path) -> None:
+    """Without samples.npz the gate scores the first images of --calibration-data: the
+    fine-tuning must not distil on them."""
+    import shutil
+
+    from exporter.export import _finetune_images
+    from exporter.run_dir import load_run_info
+
+    bare = tmp_path / "run"
+    shutil.copytree(run_dir, bare)
+    (bare / "samples.npz").unlink()
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 256, (40, 8, 8, 3)).astype(np.uint8)
+    np.savez(tmp_path / "calib.npz", x=x, y=rng.integers(0, 2, 40))
+    config = ExportConfig(run_dir=bare, model_base_path=tmp_path, name="x", quantize=("int8",),
+                          calibration_data=tmp_path / "calib.npz",
+                          verify=VerifySettings(limit=16))
+    calibration = np.zeros((1, 8, 8, 3), np.float32)
+    images = _finetune_images(load_run_info(bare), config, calibration)
+    np.testing.assert_array_equal(images, x[16:])
+    few = ExportConfig(run_dir=bare, model_base_path=tmp_path, name="x", quantize=("int8",),
+                       calibration_data=tmp_path / "calib.npz", verify=VerifySettings(limit=40))
+    with pytest.raises(ExportError, match="no training images left.*--no-int8-finetune"):
+        _finetune_images(load_run_info(bare), few, calibration)
