@@ -41,10 +41,13 @@ def main() -> None:
     parser.add_argument("--setting", action="append", required=True,
                         help="SOURCE:N:EPOCHS:LR (see the module docstring); repeatable")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep-rescaling", action="store_true",
+                        help="convert without exporter.int8_graph.rescaling_as_depthwise")
     args = parser.parse_args()
 
     from exporter.bias_correction import bias_corrected_copy
     from exporter.datasets import to_model_input
+    from exporter.int8_graph import rescaling_as_depthwise
     from exporter.quant_finetune import (
         augmented,
         distillation_set,
@@ -94,6 +97,8 @@ def main() -> None:
             print(f"  {setting}: {report}", flush=True)
         seconds = time.perf_counter() - start
         floats = tuned.predict(x, batch_size=100, verbose=0).argmax(1)
+        if not args.keep_rescaling:
+            tuned, _ = rescaling_as_depthwise(tuned)
         corrected, _ = bias_corrected_copy(tuned, calib)
         target = work / f"variant{step}"
         target.mkdir()

@@ -76,8 +76,7 @@ def _tflite_writer(precision: str, file: str) -> Callable[[WriteContext], None]:
         from exporter.tflite_export import convert_tflite
         from exporter.tflite_metadata import with_run_metadata
 
-        if precision == "int8" and (ctx.int8_bias_correction
-                                    or ctx.int8_finetune_images is not None):
+        if precision == "int8":
             data = _prepared_int8(ctx)
         else:
             data = convert_tflite(ctx.staging, precision, ctx.calibration, ctx.int8_float_ops)
@@ -89,9 +88,10 @@ def _tflite_writer(precision: str, file: str) -> Callable[[WriteContext], None]:
 
 def _prepared_int8(ctx: WriteContext) -> bytes:
     """The int8 file converted from a copy of the model fine-tuned for int8 activations
-    (``exporter.quant_finetune``) and/or bias-corrected (``exporter.bias_correction``),
-    written as a SavedModel outside the staging directory. What was done goes to
-    ``ctx.int8_steps``."""
+    (``exporter.quant_finetune``, unless turned off), with its Rescaling as a depthwise
+    convolution (``exporter.int8_graph``) and bias-corrected (``exporter.bias_correction``,
+    unless turned off), written as a SavedModel outside the staging directory. What was done
+    goes to ``ctx.int8_steps``."""
     import tempfile
     import time
 
@@ -115,6 +115,10 @@ def _prepared_int8(ctx: WriteContext) -> bytes:
             "loss_first_epoch": round(report.loss_first, 6),
             "loss_last_epoch": round(report.loss_last, 6),
             "seconds": round(time.perf_counter() - start, 1)}
+    from exporter.int8_graph import rescaling_as_depthwise
+
+    source, replaced = rescaling_as_depthwise(source)
+    ctx.int8_steps["rescaling_as_depthwise"] = replaced
     if ctx.int8_bias_correction:
         from exporter.bias_correction import bias_corrected_copy
 

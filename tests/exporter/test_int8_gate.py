@@ -157,6 +157,7 @@ def test_int8_finetune_is_reported_and_changes_the_int8_file_only(run_dir: Path,
     assert steps["finetune"]["training_images"] == len(calib)  # every x_calib image
     assert steps["finetune"]["distilled_images"] >= len(calib)
     assert steps["bias_correction"]["corrected_kernels"] > 0
+    assert steps["rescaling_as_depthwise"] == 1  # the run's Rescaling(1/127.5, -1)
     assert "finetune" not in reports[False]["int8_preparation"]
     x = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype(np.float32)
     size = TFLiteRunner(dirs[True] / "model.tflite").input_details["image"]["shape"][1]
