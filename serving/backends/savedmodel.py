@@ -75,10 +75,17 @@ def read_signature_defs(version_dir: Path, tags: Sequence[str] = ("serve",)) -> 
     )
 
 
+INTRA_OP_AUTO = 1  # intra-op threads per call when --tensorflow_intra_op_parallelism is 0
+
+
 def configure_tensorflow_threads(threads: RuntimeThreads) -> tuple[int, int]:
     """Size TensorFlow's intra-op and inter-op pools; returns what TensorFlow now reports.
 
-    0 (auto) means ``available_cpus()`` when a CPU quota or affinity leaves fewer cores than
+    0 (auto) means one intra-op thread per call (``INTRA_OP_AUTO``): the server runs calls
+    side by side (batch threads, inference pool), and for the small models this serves a
+    second intra-op thread per call cost more than it gave (BENCHMARKS.md section 6d: bare
+    batch-1 p50 3.05 -> 1.32 ms, two calling threads at batch 16 2,020 -> 2,720 images/s);
+    inter-op 0 means ``available_cpus()`` when a CPU quota or affinity leaves fewer cores than
     the machine has (TensorFlow would size by the machine), else TensorFlow's own default.
     The pools can only be sized before TensorFlow's first op; later a different request is
     logged and keeps the running sizes (a server process configures them once, at its first
@@ -89,17 +96,19 @@ def configure_tensorflow_threads(threads: RuntimeThreads) -> tuple[int, int]:
     cpus = available_cpus()
     auto = cpus if cpus < (os.cpu_count() or cpus) else 0
     setters = (
-        ("intra", threads.intra_op or auto, tf.config.threading.get_intra_op_parallelism_threads,
+        ("intra", threads.intra_op or INTRA_OP_AUTO, bool(threads.intra_op),
+         tf.config.threading.get_intra_op_parallelism_threads,
          tf.config.threading.set_intra_op_parallelism_threads),
-        ("inter", threads.inter_op or auto, tf.config.threading.get_inter_op_parallelism_threads,
+        ("inter", threads.inter_op or auto, bool(threads.inter_op),
+         tf.config.threading.get_inter_op_parallelism_threads,
          tf.config.threading.set_inter_op_parallelism_threads),
     )
-    for kind, wanted, get, set_ in setters:
+    for kind, wanted, asked, get, set_ in setters:
         if wanted and get() != wanted:
             try:
                 set_(wanted)
             except RuntimeError:
-                log.warning(
+                (log.warning if asked else log.debug)(
                     "TensorFlow is already running: --tensorflow_%s_op_parallelism=%d applies "
                     "from the next start", kind, wanted
                 )

@@ -137,3 +137,27 @@ def test_the_manager_hands_the_thread_counts_to_every_backend(tmp_path):
         assert manager.resolve("hp").backend.threads == RuntimeThreads(intra_op=1)
     finally:
         manager.stop()
+
+
+def test_tensorflow_auto_is_one_intra_op_thread_per_call_and_silent_when_late():
+    # auto (0): one intra-op thread per call (BENCHMARKS.md 6d); when TensorFlow already runs,
+    # the default is kept quietly (only an explicit flag warns that it applies next start)
+    script = textwrap.dedent(
+        """
+        import tensorflow as tf
+        from serving.backends.savedmodel import configure_tensorflow_threads
+        from serving.cpu_threads import RuntimeThreads
+        print(configure_tensorflow_threads(RuntimeThreads())[0])
+        """
+    )
+    late = "import tensorflow as tf\ntf.constant(1.0) + 1.0\n" + script.replace(
+        "import tensorflow as tf\n", "")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    fresh = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           env=env, timeout=300)
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    assert fresh.stdout.strip() == "1"
+    after = subprocess.run([sys.executable, "-c", late], capture_output=True, text=True,
+                           env=env, timeout=300)
+    assert after.returncode == 0, after.stderr[-2000:]
+    assert "applies from the next start" not in after.stderr
