@@ -293,7 +293,8 @@ def platform_phase(platform: str, version_dir: Path, base: Path, workdir: Path,
     mean_batch = (b1[0] - b0[0]) / (b1[1] - b0[1]) if b1[1] > b0[1] else None
     return {"platform": platform, "points": points, "profiles": profiles,
             "profile_seconds": args.profile_seconds,
-            "mean_batch_in_profile": mean_batch, "server": cmd}
+            "mean_batch_in_profile": mean_batch,
+            "server": [str(part).replace(str(workdir), "WORKDIR") for part in cmd]}
 
 
 def _point(what: str, tool: str, c: int, seconds: float, server: ServerProcess,
