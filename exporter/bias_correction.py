@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from exporter.model_copy import copy_model, leaves
+
 __all__ = ["CorrectionReport", "bias_corrected_copy", "layer_input", "round_per_channel"]
 
 BITS = 8
@@ -48,22 +50,11 @@ def round_per_channel(kernel: np.ndarray, axis: int, bits: int = BITS) -> np.nda
     return (np.round(kernel / scale) * scale).astype(kernel.dtype)
 
 
-def _leaves(model: Any) -> list[Any]:
-    """Every non-container layer, in the order the containers list them."""
-    out = []
-    for layer in model.layers:
-        if hasattr(layer, "layers"):
-            out.extend(_leaves(layer))
-        else:
-            out.append(layer)
-    return out
-
-
-def _following_batchnorm(layer: Any, leaves: list[Any]) -> Any | None:
+def _following_batchnorm(layer: Any, candidates: list[Any]) -> Any | None:
     """The BatchNormalization that reads ``layer``'s output directly, if any."""
     import keras
 
-    for other in leaves:
+    for other in candidates:
         if isinstance(other, keras.layers.BatchNormalization):
             try:
                 if other.input is layer.output:
@@ -93,18 +84,17 @@ def bias_corrected_copy(model: Any, calibration: np.ndarray) -> tuple[Any, Corre
     docstring). ``calibration``: float32 model inputs ``(N, S, S, 3)``."""
     import keras
 
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
+    copy = copy_model(model)
     samples = np.asarray(calibration, np.float32)[:MAX_SAMPLES]
-    leaves = _leaves(copy)
+    all_leaves = leaves(copy)
     kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
-    targets = [layer for layer in leaves if isinstance(layer, kinds)]
+    targets = [layer for layer in all_leaves if isinstance(layer, kinds)]
     report = CorrectionReport()
     for layer in targets:
         kernel, *rest = layer.get_weights()
         depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
         rounded = round_per_channel(kernel, 2 if depthwise else -1)
-        batchnorm = None if layer.use_bias else _following_batchnorm(layer, leaves)
+        batchnorm = None if layer.use_bias else _following_batchnorm(layer, all_leaves)
         if not layer.use_bias and batchnorm is None:
             layer.set_weights([rounded, *rest])
             report.rounded_only.append(layer.name)
@@ -134,7 +124,7 @@ def layer_input(model: Any, layer: Any, data: np.ndarray) -> np.ndarray:
         if outer is layer:
             return np.asarray(keras.Model(model.inputs, layer.input).predict(
                 data, batch_size=32, verbose=0))
-        if hasattr(outer, "layers") and any(leaf is layer for leaf in _leaves(outer)):
+        if hasattr(outer, "layers") and any(leaf is layer for leaf in leaves(outer)):
             feeding = [node.input_tensors for node in outer._inbound_nodes]
             if len(feeding) != 1 or len(feeding[0]) != 1:
                 raise ValueError(f"{outer.name} is called more than once or on several inputs")

@@ -16,14 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from exporter.model_copy import leaves, recreated
+
 __all__ = ["rescaling_as_depthwise"]
-
-
-def _leaves(model: Any) -> list[Any]:
-    out = []
-    for layer in model.layers:
-        out.extend(_leaves(layer) if hasattr(layer, "layers") else [layer])
-    return out
 
 
 def _per_channel(value: Any, channels: int) -> np.ndarray:
@@ -57,14 +52,14 @@ def rescaling_as_depthwise(model: Any) -> tuple[Any, int]:
                                       _per_channel(config["offset"], channels))
             return keras.layers.DepthwiseConv2D(1, use_bias=True, name=layer.name,
                                                 dtype=layer.dtype_policy)
-        return layer.__class__.from_config(config)
+        return recreated(layer)
 
     copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
-    by_name = {layer.name: layer for layer in _leaves(model)}
-    for layer in _leaves(copy):
+    by_name = {layer.name: layer for layer in leaves(model)}
+    for layer in leaves(copy):
         if layer.name in rescalings:
             scale, offset = rescalings[layer.name]
             layer.set_weights([scale.reshape(1, 1, -1, 1), offset])
-        elif layer.weights:
+        elif layer.weights and layer is not by_name[layer.name]:  # shared layers keep theirs
             layer.set_weights(by_name[layer.name].get_weights())
     return copy, len(rescalings)

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from exporter.model_copy import copy_model, leaves, recreated
+
 __all__ = ["FinetuneReport", "activation_ranges", "augmented", "distillation_set",
            "quantization_finetuned_copy"]
 
@@ -51,13 +53,6 @@ class FinetuneReport:
     epochs: int
     loss_first: float
     loss_last: float
-
-
-def _leaves(model: Any) -> list[Any]:
-    out = []
-    for layer in model.layers:
-        out.extend(_leaves(layer) if hasattr(layer, "layers") else [layer])
-    return out
 
 
 def _is_relu(layer: Any) -> bool:
@@ -80,7 +75,7 @@ def _rounded_layers(model: Any) -> list[Any]:
     module simulates."""
     import keras
 
-    return [layer for layer in _leaves(model)
+    return [layer for layer in leaves(model)
             if _is_relu(layer) or _is_softmax_dense(layer)
             or isinstance(layer, keras.layers.GlobalAveragePooling2D)]
 
@@ -154,14 +149,12 @@ def _rounding_clone(model: Any, ranges: dict[str, tuple[float, float]],
             return RoundedOutput(inner, *ranges[layer.name], name=layer.name)
         if isinstance(layer, keras.layers.Dropout):  # match the float model's exact answers
             return keras.layers.Identity(name=layer.name)
-        copy = layer.__class__.from_config(layer.get_config())
+        copy = recreated(layer)
         if isinstance(layer, keras.layers.BatchNormalization):
             copy.trainable = False  # inference mode: the converter folds the moving statistics
         return copy
 
-    rounded = keras.models.clone_model(model, clone_function=clone, recursive=True)
-    rounded.set_weights(model.get_weights())
-    return rounded
+    return copy_model(model, clone)
 
 
 def augmented(images: np.ndarray, copies: int, seed: int = 0) -> np.ndarray:
@@ -209,7 +202,7 @@ def quantization_finetuned_copy(
     prepare = prepare or (lambda batch: np.asarray(batch, np.float32))
     keras.utils.set_random_seed(seed)
     ranges = activation_ranges(model, np.asarray(calibration, np.float32))
-    head = next((layer for layer in _leaves(model) if _is_softmax_dense(layer)), None)
+    head = next((layer for layer in leaves(model) if _is_softmax_dense(layer)), None)
     if head is not None:  # match the logits: every class's score counts, not only the top
         def teacher(batch: np.ndarray) -> np.ndarray:
             return _probe_output(model, head, batch)
@@ -228,10 +221,9 @@ def quantization_finetuned_copy(
     student.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
     batches = _batches_class()(images, targets, prepare, batch_size, seed)
     history = student.fit(batches, epochs=epochs, verbose=0)
-    plain = keras.models.clone_model(model)
-    plain.set_weights(model.get_weights())
-    trained = {layer.name: layer for layer in _leaves(student)}
-    for layer in _leaves(plain):
+    plain = copy_model(model)
+    trained = {layer.name: layer for layer in leaves(student)}
+    for layer in leaves(plain):
         if layer.weights:
             layer.set_weights(trained[layer.name].get_weights())
     losses = history.history["loss"]

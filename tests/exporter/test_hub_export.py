@@ -90,3 +90,19 @@ def test_python_code_in_a_hub_run_is_refused(hub_run: Path, tmp_path: Path) -> N
             dst.writestr(name, data)
     with pytest.raises(ExportError, match="Python code"):
         export_run(quick_config(run, tmp_path / "models"))
+
+
+def test_hub_run_goes_through_every_int8_preparation_step(hub_run: Path, tmp_path: Path) -> None:
+    """Keras refuses to re-create a TFSMLayer in safe mode; the int8 steps share it instead."""
+    from exporter.config import Thresholds, VerifySettings
+    from exporter.export import export_run
+
+    verify = VerifySettings(latency_repeats=2, thresholds=Thresholds(int8=0.0))
+    result = export_run(quick_config(hub_run, tmp_path / "models", families=("tflite",),
+                                     quantize=("int8",), verify=verify))
+    steps = json.loads((result.version_dir / "export_report.json").read_text())
+    steps = steps["int8_preparation"]
+    assert steps["rescaling_as_depthwise"] == 1 and steps["finetune"]["epochs"] > 0
+    # the Dense head and the depthwise conv that replaced the Rescaling
+    assert steps["bias_correction"]["corrected_kernels"] == 2
+    assert (result.version_dir / "model_int8.tflite").is_file()
