@@ -116,19 +116,25 @@ def bias_corrected_copy(model: Any, calibration: np.ndarray) -> tuple[Any, Corre
     return copy, report
 
 
+def _run(model: Any, data: np.ndarray, batch: int = 32) -> np.ndarray:
+    """``model`` called eagerly on ``data`` in batches: a sub-model used once is not worth
+    ``predict``'s graph tracing (a deep backbone has one per layer)."""
+    return np.concatenate([np.asarray(model(data[i : i + batch], training=False))
+                           for i in range(0, len(data), batch)])
+
+
 def layer_input(model: Any, layer: Any, data: np.ndarray) -> np.ndarray:
     """``layer``'s input for ``data`` fed to ``model`` (through nested functional models)."""
     import keras
 
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     for outer in model.layers:
         if outer is layer:
-            return np.asarray(keras.Model(model.inputs, layer.input).predict(
-                data, batch_size=32, verbose=0))
+            return _run(keras.Model(inputs, layer.input), data)
         if hasattr(outer, "layers") and any(leaf is layer for leaf in leaves(outer)):
             feeding = [node.input_tensors for node in outer._inbound_nodes]
             if len(feeding) != 1 or len(feeding[0]) != 1:
                 raise ValueError(f"{outer.name} is called more than once or on several inputs")
-            outer_in = np.asarray(keras.Model(model.inputs, feeding[0][0]).predict(
-                data, batch_size=32, verbose=0))
+            outer_in = _run(keras.Model(inputs, feeding[0][0]), data)
             return layer_input(outer, layer, outer_in)
     raise ValueError(f"layer {layer.name} is not part of the model")

@@ -1,0 +1,31 @@
+"""The int8 preparation (fine-tuning, Rescaling rewrite, bias correction) goes through every
+architecture the trainer's backbone registry builds (untrained, small inputs): no layer it
+cannot copy, round or correct."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trainer.backbones import REGISTRY
+
+keras = pytest.importorskip("keras")
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_backbone_goes_through_the_int8_preparation(name: str) -> None:
+    from exporter.bias_correction import bias_corrected_copy
+    from exporter.int8_graph import rescaling_as_depthwise
+    from exporter.quant_finetune import quantization_finetuned_copy
+    from trainer.model import build_classifier
+
+    size = max(32, REGISTRY[name].min_size)
+    model = build_classifier(name, 3, size)
+    x = np.random.default_rng(0).uniform(0, 255, (4, size, size, 3)).astype(np.float32)
+    tuned, report = quantization_finetuned_copy(model, x, x, epochs=1, batch_size=4)
+    rewritten, _ = rescaling_as_depthwise(tuned)
+    np.testing.assert_allclose(rewritten.predict(x, verbose=0), tuned.predict(x, verbose=0),
+                               rtol=1e-4, atol=1e-5)  # the rewrite is float-identical
+    corrected, correction = bias_corrected_copy(rewritten, x)
+    assert report.rounded_tensors >= 1 and correction.corrected >= 1
+    assert corrected.predict(x, verbose=0).shape == (4, 3)
