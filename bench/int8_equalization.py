@@ -86,11 +86,10 @@ def main() -> None:
                              "ReLU6 room above the calibration range)")
     args = parser.parse_args()
 
-    from exporter.bias_correction import bias_corrected_copy
+    from int8_common import corrected_int8_top1
+
     from exporter.datasets import to_model_input
     from exporter.run_dir import load_keras_model, load_run_info
-    from exporter.savedmodel import write_savedmodel
-    from exporter.tflite_export import TFLiteRunner, convert_tflite
 
     run = load_run_info(args.run_dir)
     model = load_keras_model(run)
@@ -109,15 +108,8 @@ def main() -> None:
             f"+ bias correction, headroom {args.headroom:g}")
         source = model if alpha is None else equalize(model, backbone_in, alpha, args.headroom)
         floats = source.predict(x, batch_size=100, verbose=0).argmax(1)
-        corrected, _ = bias_corrected_copy(source, calib)
-        target = work / f"variant{step}"
-        target.mkdir()
-        write_savedmodel(corrected, run.image_size, run.labels, 5, target)
-        path = target / "model_int8.tflite"
-        path.write_bytes(convert_tflite(target, "int8", calib))
-        runner = TFLiteRunner(path)
-        top = np.concatenate([runner.predict(x[i : i + 50]) for i in range(0, len(x), 50)])
-        top = top.argmax(1)
+        top = corrected_int8_top1(source, run.image_size, run.labels, calib, x,
+                                  work / f"variant{step}")
         print(f"| {name} | {(floats == reference).mean():.2%} | {(top == y).mean():.2%} | "
               f"{(top == reference).mean():.2%} |", flush=True)
 

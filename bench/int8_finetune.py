@@ -45,7 +45,8 @@ def main() -> None:
                         help="convert without exporter.int8_graph.rescaling_as_depthwise")
     args = parser.parse_args()
 
-    from exporter.bias_correction import bias_corrected_copy
+    from int8_common import corrected_int8_top1
+
     from exporter.datasets import to_model_input
     from exporter.int8_graph import rescaling_as_depthwise
     from exporter.quant_finetune import (
@@ -54,8 +55,6 @@ def main() -> None:
         quantization_finetuned_copy,
     )
     from exporter.run_dir import load_keras_model, load_run_info
-    from exporter.savedmodel import write_savedmodel
-    from exporter.tflite_export import TFLiteRunner, convert_tflite
 
     run = load_run_info(args.run_dir)
     model = load_keras_model(run)
@@ -99,15 +98,8 @@ def main() -> None:
         floats = tuned.predict(x, batch_size=100, verbose=0).argmax(1)
         if not args.keep_rescaling:
             tuned, _ = rescaling_as_depthwise(tuned)
-        corrected, _ = bias_corrected_copy(tuned, calib)
-        target = work / f"variant{step}"
-        target.mkdir()
-        write_savedmodel(corrected, run.image_size, run.labels, 5, target)
-        path = target / "model_int8.tflite"
-        path.write_bytes(convert_tflite(target, "int8", calib))
-        runner = TFLiteRunner(path)
-        top = np.concatenate([runner.predict(x[i : i + 50]) for i in range(0, len(x), 50)])
-        top = top.argmax(1)
+        top = corrected_int8_top1(tuned, run.image_size, run.labels, calib, x,
+                                  work / f"variant{step}")
         print(f"| {setting} | {seconds:.0f} | {(floats == reference).mean():.2%} | "
               f"{(top == y).mean():.2%} | {(top == reference).mean():.2%} |", flush=True)
 
