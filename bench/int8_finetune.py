@@ -43,6 +43,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep-rescaling", action="store_true",
                         help="convert without exporter.int8_graph.rescaling_as_depthwise")
+    parser.add_argument("--float-ops", default="",
+                        help="comma list of TFLite ops kept float (as --int8-float-ops)")
+    parser.add_argument("--agreement-data", default="",
+                        help="FILE.npz:N: also report agreement on N random unlabelled images "
+                             "of FILE (e.g. CIFAR-100 images, never seen by a CIFAR-10 run)")
+    parser.add_argument("--with-val", action="store_true",
+                        help="also score samples.npz's validation images (agreement on all)")
     args = parser.parse_args()
 
     from int8_common import corrected_int8_top1
@@ -63,13 +70,28 @@ def main() -> None:
         raw_x, raw_y = data["x"], data["y"]
     x, y = to_model_input(raw_x[index], run.image_size), raw_y[index]
     samples = np.load(run.samples_path)
+    n_val = 0
+    if args.with_val:  # the 512 validation images too: a tighter agreement estimate
+        n_val = len(samples["y_val"])
+        x = np.concatenate([to_model_input(samples["x_val"], run.image_size), x])
+        y = np.concatenate([samples["y_val"], y])
     x_calib = samples["x_calib"]
     calib = to_model_input(x_calib[:256], run.image_size)
     pool = np.setdiff1d(np.arange(len(raw_x)), index)
+    n_main = len(x)
+    if args.agreement_data:
+        path, count = args.agreement_data.rsplit(":", 1)
+        with np.load(path) as extra:
+            pick = np.random.default_rng(0).choice(len(extra["x"]), int(count), replace=False)
+            x = np.concatenate([x, to_model_input(extra["x"][np.sort(pick)], run.image_size)])
     reference = model.predict(x, batch_size=100, verbose=0).argmax(1)
-    print(f"{len(y)} held-out images; float accuracy {(reference == y).mean():.2%}")
-    print("| setting | seconds | float copy agreement | int8 accuracy | int8 agreement |")
-    print("|---|---:|---:|---:|---:|")
+    extra_ref = reference[n_main:]
+    reference, x_all, x = reference[:n_main], x, x[:n_main]
+    print(f"{len(y) - n_val} held-out images (+{n_val} validation images); float accuracy "
+          f"{(reference == y).mean():.2%}; {len(x_all) - n_main} --agreement-data images")
+    print("| setting | seconds | float copy agreement | int8 accuracy (held-out) | "
+          "int8 agreement (held-out) | int8 agreement (all) | agreement (--agreement-data) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     work = Path(tempfile.mkdtemp(prefix="int8-ft-"))
 
     def pick_images(source: str, n: int) -> np.ndarray:
@@ -81,6 +103,7 @@ def main() -> None:
     for step, setting in enumerate(args.setting):
         source, n, epochs, lr, *more = setting.split(":")
         copies = more[0] if more else "1"
+        mix = float(more[1]) if len(more) > 1 else 0.0
         start = time.perf_counter()
         if source == "none":
             tuned = model
@@ -92,16 +115,20 @@ def main() -> None:
                 images = augmented(images, int(copies), args.seed)
             tuned, report = quantization_finetuned_copy(
                 model, images, calib, lambda batch: to_model_input(batch, run.image_size),
-                epochs=int(epochs), learning_rate=float(lr), seed=args.seed)
+                epochs=int(epochs), learning_rate=float(lr), seed=args.seed, mix=mix)
             print(f"  {setting}: {report}", flush=True)
         seconds = time.perf_counter() - start
         floats = tuned.predict(x, batch_size=100, verbose=0).argmax(1)
         if not args.keep_rescaling:
             tuned, _ = rescaling_as_depthwise(tuned)
-        top = corrected_int8_top1(tuned, run.image_size, run.labels, calib, x,
-                                  work / f"variant{step}")
+        top = corrected_int8_top1(tuned, run.image_size, run.labels, calib, x_all,
+                                  work / f"variant{step}",
+                                  tuple(o for o in args.float_ops.split(",") if o))
         print(f"| {setting} | {seconds:.0f} | {(floats == reference).mean():.2%} | "
-              f"{(top == y).mean():.2%} | {(top == reference).mean():.2%} |", flush=True)
+              f"{(top[n_val:n_main] == y[n_val:]).mean():.2%} | "
+              f"{(top[n_val:n_main] == reference[n_val:]).mean():.2%} | "
+              f"{(top[:n_main] == reference).mean():.2%} | "
+              f"{(top[n_main:] == extra_ref).mean():.2%} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -75,6 +75,11 @@ def export(
     int8_bias_correction: bool = typer.Option(
         True, help="Correct the mean error of the int8 weights (BENCHMARKS.md section 8)."
     ),
+    int8_float_stem: int | None = typer.Option(
+        None, help="The first N quantized ops of the int8 file (the input scaling and the "
+        "first convolutions) stay float; 0: every op int8 (default: 3, BENCHMARKS.md "
+        "section 8)."
+    ),
     int8_finetune: bool = typer.Option(
         True, help="Fine-tune a copy for int8 activations by distilling the float model's "
         "answers on the run's training images (BENCHMARKS.md section 8)."
@@ -107,6 +112,7 @@ def export(
             int8_float_ops=parse_op_names(int8_float_ops),
             int8_bias_correction=int8_bias_correction,
             int8_finetune=int8_finetune,
+            int8_float_stem=int8_float_stem,
             top_k=top_k,
             force=force,
             opset=opset,

@@ -53,6 +53,7 @@ class ExportConfig:
     int8_float_ops: tuple[str, ...] = ()  # selective quantization: op types kept float
     int8_bias_correction: bool = True  # round int8 weights in Keras, correct the mean error
     int8_finetune: bool = True  # distil the float model's answers under int8 activations
+    int8_float_stem: int | None = None  # first quantized ops kept float (None: INT8_FLOAT_STEM)
     top_k: int | None = None
     force: bool = False
     opset: int = DEFAULT_OPSET
@@ -71,6 +72,13 @@ class ExportConfig:
         if not self.int8_bias_correction and "int8" not in (self.quantize or ()):
             raise ValueError("--no-int8-bias-correction needs int8 in --quantize (it only "
                              "shapes that file)")
+        if self.int8_float_stem is not None:
+            if "int8" not in (self.quantize or ()):
+                raise ValueError("--int8-float-stem needs int8 in --quantize (it only shapes "
+                                 "that file)")
+            if self.int8_float_stem < 0:
+                raise ValueError(f"bad --int8-float-stem {self.int8_float_stem}; accepted: 0 "
+                                 "(every op int8) or a positive number of ops")
         if not self.int8_finetune and "int8" not in (self.quantize or ()):
             raise ValueError("--no-int8-finetune needs int8 in --quantize (it only shapes "
                              "that file)")

@@ -14,7 +14,13 @@ import numpy as np
 from exporter.config import ExportConfig
 from exporter.datasets import ImageSet, load_calibration_set, load_eval_set, to_model_input
 from exporter.errors import ConversionError, ExportError, ParityError, PublishError
-from exporter.formats import REGISTRY, ExportFormat, WriteContext, select_formats
+from exporter.formats import (
+    INT8_FLOAT_STEM,
+    REGISTRY,
+    ExportFormat,
+    WriteContext,
+    select_formats,
+)
 from exporter.parity import ParityReport
 from exporter.publish import (
     check_target,
@@ -177,6 +183,8 @@ def export_run(config: ExportConfig) -> ExportResult:
             int8_float_ops=config.int8_float_ops,
             int8_bias_correction=config.int8_bias_correction,
             int8_finetune_images=_finetune_images(run, config, calibration),
+            int8_float_stem=(INT8_FLOAT_STEM if config.int8_float_stem is None
+                             else config.int8_float_stem),
         )
         timings = _write_all(ctx, formats)
         (staging / "labels.txt").write_text("\n".join(run.labels) + "\n")

@@ -24,6 +24,12 @@ class Runner(Protocol):
     def predict(self, x: np.ndarray) -> np.ndarray: ...
 
 
+# The int8 file keeps the first quantized ops after its input scaling float (a MobileNet's
+# first convolution and depthwise convolution): chosen on CIFAR-100 images no CIFAR-10 run
+# has seen, BENCHMARKS.md section 8.
+INT8_FLOAT_STEM = 3
+
+
 @dataclass
 class WriteContext:
     """What writers need: where to write and what to write from."""
@@ -42,6 +48,7 @@ class WriteContext:
     int8_bias_correction: bool = True
     # raw training images to distil on before the int8 conversion (None: no fine-tuning)
     int8_finetune_images: np.ndarray | None = None
+    int8_float_stem: int = 0  # the first quantized ops kept float (selective quantization)
     int8_steps: dict[str, Any] = field(default_factory=dict)  # what the int8 writer did
 
 
@@ -90,8 +97,9 @@ def _prepared_int8(ctx: WriteContext) -> bytes:
     """The int8 file converted from a copy of the model fine-tuned for int8 activations
     (``exporter.quant_finetune``, unless turned off), with its Rescaling as a depthwise
     convolution (``exporter.int8_graph``) and bias-corrected (``exporter.bias_correction``,
-    unless turned off), written as a SavedModel outside the staging directory. What was done
-    goes to ``ctx.int8_steps``."""
+    unless turned off), written as a SavedModel outside the staging directory, and converted
+    with its first ``ctx.int8_float_stem`` quantized ops after the input scaling kept float.
+    What was done goes to ``ctx.int8_steps``."""
     import tempfile
     import time
 
@@ -115,8 +123,9 @@ def _prepared_int8(ctx: WriteContext) -> bytes:
             "loss_first_epoch": round(report.loss_first, 6),
             "loss_last_epoch": round(report.loss_last, 6),
             "seconds": round(time.perf_counter() - start, 1)}
-    from exporter.int8_graph import rescaling_as_depthwise
+    from exporter.int8_graph import input_scaling_names, rescaling_as_depthwise
 
+    scaling = input_scaling_names(source)
     source, replaced = rescaling_as_depthwise(source)
     ctx.int8_steps["rescaling_as_depthwise"] = replaced
     if ctx.int8_bias_correction:
@@ -127,7 +136,15 @@ def _prepared_int8(ctx: WriteContext) -> bytes:
                                              "rounded_only": correction.rounded_only}
     with tempfile.TemporaryDirectory(prefix="int8-prepared-") as tmp:
         write_savedmodel(source, ctx.run.image_size, ctx.run.labels, ctx.top_k, Path(tmp))
-        return convert_tflite(Path(tmp), "int8", ctx.calibration, ctx.int8_float_ops)
+        nodes: tuple[str, ...] = ()
+        if ctx.int8_float_stem:
+            from exporter.quant_debug import first_ops
+
+            # the input scaling stays int8: the file keeps its uint8 input
+            stem = first_ops(Path(tmp), ctx.calibration, ctx.int8_float_stem, scaling)
+            nodes = tuple(op.tensor for op in stem)
+            ctx.int8_steps["float_stem"] = [f"{op.layer} ({op.op})" for op in stem]
+        return convert_tflite(Path(tmp), "int8", ctx.calibration, ctx.int8_float_ops, nodes)
 
 
 def _tflite_runner(file: str) -> Callable[[Path], Runner]:

@@ -37,6 +37,17 @@ def _image_input(layer: Any) -> bool:
     return len(shape) == 4 and shape[-1] is not None
 
 
+def input_scaling_names(model: Any) -> frozenset[str]:
+    """The names of the layers that only scale the input image: the trainer's
+    ``preprocess_*`` layers and every ``Rescaling`` or ``Normalization`` layer (also inside a
+    backbone, as EfficientNet's own preprocessing)."""
+    import keras
+
+    kinds = (keras.layers.Rescaling, keras.layers.Normalization)
+    return frozenset(layer.name for layer in leaves(model)
+                     if layer.name.startswith("preprocess_") or isinstance(layer, kinds))
+
+
 def rescaling_as_depthwise(model: Any) -> tuple[Any, int]:
     """A copy of ``model`` (same weights) with every channels-last ``Rescaling`` replaced by
     the equivalent 1x1 ``DepthwiseConv2D``, and how many were replaced."""

@@ -4,8 +4,8 @@
 ``serving_default`` of a SavedModel: for every quantized op it compares the op's int8 output
 with the float op run on the same (dequantized) inputs and reports the root-mean-square error
 in units of the output's quantization step (``rmse/scale``; pure rounding gives about 0.29).
-The int8 gate names the worst of them when it refuses a file, and the exporter keeps them in
-float when it quantizes selectively (docs/exporter.md, "int8").
+The int8 gate names the worst of them when it refuses a file; ``first_ops`` names the ops the
+exporter keeps float at the start of the int8 file (docs/exporter.md, "int8").
 """
 
 from __future__ import annotations
@@ -38,14 +38,21 @@ class LayerError:
         name = re.sub(r"_1$", "", name)
         return re.sub(r"_(relu|bn)$", "", name)
 
+    def scopes(self) -> set[str]:
+        """Every name scope of the (first fused) tensor name: the Keras layers it comes from
+        (also without the ``_1`` the SavedModel's call adds)."""
+        parts = [p for p in self.tensor.split(";")[0].split("/") if p]
+        return set(parts) | {re.sub(r"_1$", "", p) for p in parts}
+
     def describe(self) -> str:
         """``conv_pw_13 (CONV_2D, rmse 4.1 steps)``."""
         return f"{self.layer} ({self.op}, rmse {self.rmse_over_scale:.1f} steps)"
 
 
-def layer_errors(converter: Any, samples: np.ndarray) -> list[LayerError]:
+def layer_errors(converter: Any, samples: np.ndarray, ordered: bool = False) -> list[LayerError]:
     """Per-op errors of ``converter`` (already set up for int8 with a representative
-    dataset) on ``samples`` float32 ``(N, S, S, 3)``, worst first."""
+    dataset) on ``samples`` float32 ``(N, S, S, 3)``, worst first (``ordered``: in the
+    order the ops run)."""
     import tensorflow as tf
 
     def dataset() -> Any:
@@ -67,7 +74,8 @@ def layer_errors(converter: Any, samples: np.ndarray) -> list[LayerError]:
         if scale > 0:
             rmse = float(np.sqrt(float(row["mean_squared_error"])))
             errors.append(LayerError(row["tensor_name"], row["op_name"], rmse / scale))
-    return sorted(errors, key=lambda e: -e.rmse_over_scale)
+    # the debugger lists the ops in execution order
+    return errors if ordered else sorted(errors, key=lambda e: -e.rmse_over_scale)
 
 
 def worst_layers(
@@ -79,3 +87,15 @@ def worst_layers(
     converter, _keep = int8_converter(savedmodel_dir, calibration, float_io=True)
     step = max(1, len(calibration) // samples)
     return layer_errors(converter, np.asarray(calibration, np.float32)[::step][:samples])[:count]
+
+
+def first_ops(savedmodel_dir: Path, calibration: np.ndarray, count: int,
+              skip: frozenset[str] = frozenset()) -> list[LayerError]:
+    """The first ``count`` quantized ops of the SavedModel's int8 classifier in the order they
+    run, leaving out the ops of the Keras layers named in ``skip`` (their ``tensor`` names
+    are what the converter's ``denylisted_nodes`` takes)."""
+    from exporter.tflite_export import int8_converter
+
+    converter, _keep = int8_converter(savedmodel_dir, calibration, float_io=True)
+    ops = layer_errors(converter, np.asarray(calibration, np.float32)[:2], ordered=True)
+    return [op for op in ops if not skip & op.scopes()][:count]

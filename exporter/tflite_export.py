@@ -81,14 +81,15 @@ def int8_converter(
 
 
 def _convert(
-    converter: Any, float_ops: tuple[str, ...] = (), samples: np.ndarray | None = None
+    converter: Any, float_ops: tuple[str, ...] = (), samples: np.ndarray | None = None,
+    float_nodes: tuple[str, ...] = (),
 ) -> bytes:
     import tensorflow as tf
 
     with warnings.catch_warnings():
         # int8 calibration runs TF's own (deprecated) interpreter internally
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-        if not float_ops:
+        if not float_ops and not float_nodes:
             return converter.convert()
         uint8_io = converter.inference_input_type == tf.uint8  # the debugger resets it
         # selective quantization: these op types stay float between (de)quantize ops
@@ -96,7 +97,8 @@ def _convert(
             tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
             tf.lite.OpsSet.TFLITE_BUILTINS,
         ]
-        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops))
+        options = tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_ops=list(float_ops), denylisted_nodes=list(float_nodes))
         probe = np.asarray(samples, np.float32)[:4]  # the debugger wants a debug dataset
 
         debugger = tf.lite.experimental.QuantizationDebugger(
@@ -118,11 +120,13 @@ def convert_tflite(
     precision: str,
     calibration: np.ndarray | None = None,
     float_ops: tuple[str, ...] = (),
+    float_nodes: tuple[str, ...] = (),
 ) -> bytes:
     """Convert ``serving_default`` of the SavedModel to a TFLite flatbuffer.
 
     ``calibration`` (float32 ``(N, S, S, 3)``) is required for ``int8``; ``float_ops`` (TFLite
-    op names such as ``DEPTHWISE_CONV_2D``) stay float in the int8 file. Raises
+    op names such as ``DEPTHWISE_CONV_2D``) and the ops writing ``float_nodes`` (tensor names,
+    as ``exporter.quant_debug`` reports them) stay float in the int8 file. Raises
     ``ConversionError`` naming the variant and the unconvertible ops when known.
     """
     import tensorflow as tf
@@ -139,8 +143,8 @@ def convert_tflite(
     if precision == "float16":
         converter.target_spec.supported_types = [tf.float16]
     try:
-        if precision == "int8" and float_ops:
-            return _convert(converter, float_ops, calibration)
+        if precision == "int8" and (float_ops or float_nodes):
+            return _convert(converter, float_ops, calibration, float_nodes)
         return _convert(converter)
     except Exception as exc:  # ConverterError and friends
         text = str(exc)

@@ -1,5 +1,6 @@
 """The int8 gate: a model known to quantize badly is refused, and the refusal names the layers
-that lose the most; ``--int8-float-ops`` keeps chosen op types float (selective quantization)."""
+that lose the most; ``--int8-float-ops`` keeps chosen op types float and ``--int8-float-stem``
+the first ops (selective quantization)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,21 @@ def test_int8_refusal_names_worst_layers(flat_run: Path, tmp_path: Path) -> None
     assert info.value.report.get("tflite").passed  # the float file was fine
 
 
+def _ops(data: bytes) -> list[tuple[int, int]]:
+    """(builtin op code, first input's tensor type) of every op of a TFLite file, in order."""
+    from mediapipe.tasks.metadata import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(data, 0)
+    graph = model.Subgraphs(0)
+    ops = []
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        ops.append((builtin, graph.Tensors(op.Inputs(0)).Type()))
+    return ops
+
+
 def test_int8_float_ops_keep_op_float(run_dir: Path, tmp_path: Path) -> None:
     from mediapipe.tasks.metadata import schema_py_generated as schema
 
@@ -55,17 +71,12 @@ def test_int8_float_ops_keep_op_float(run_dir: Path, tmp_path: Path) -> None:
 
     config = ExportConfig(run_dir=run_dir, model_base_path=tmp_path, name="sel",
                           families=("savedmodel", "tflite"), quantize=("int8",),
-                          int8_float_ops=("FULLY_CONNECTED",), verify=FAST_VERIFY)
+                          int8_float_ops=("FULLY_CONNECTED",), int8_float_stem=0,
+                          verify=FAST_VERIFY)
     result = export_run(config)
-    data = (result.version_dir / "model_int8.tflite").read_bytes()
-    model = schema.Model.GetRootAsModel(data, 0)
-    graph = model.Subgraphs(0)
-    kinds = {}
-    for i in range(graph.OperatorsLength()):
-        op = graph.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        kinds.setdefault(builtin, set()).add(graph.Tensors(op.Inputs(0)).Type())
+    kinds: dict[int, set[int]] = {}
+    for builtin, dtype in _ops((result.version_dir / "model_int8.tflite").read_bytes()):
+        kinds.setdefault(builtin, set()).add(dtype)
     dense = schema.BuiltinOperator.FULLY_CONNECTED
     assert kinds[dense] == {schema.TensorType.FLOAT32}  # kept float
     assert kinds[schema.BuiltinOperator.CONV_2D] == {schema.TensorType.INT8}
@@ -191,3 +202,49 @@ def test_finetune_skips_the_images_the_gate_scores(run_dir: Path, tmp_path: Path
                        calibration_data=tmp_path / "calib.npz", verify=VerifySettings(limit=40))
     with pytest.raises(ExportError, match="no training images left.*--no-int8-finetune"):
         _finetune_images(load_run_info(bare), few, calibration)
+
+
+def test_the_int8_stem_stays_float_by_default(run_dir: Path, tmp_path: Path) -> None:
+    """The first INT8_FLOAT_STEM quantized ops after the input scaling run in float (between
+    a DEQUANTIZE and a QUANTIZE), the scaling and every later op in int8, and the file keeps
+    its uint8 input; ``--int8-float-stem 0`` gives a file where every op is int8; the report
+    names the float ops."""
+    import json
+
+    from mediapipe.tasks.metadata import schema_py_generated as schema
+
+    from exporter.export import export_run
+    from exporter.formats import INT8_FLOAT_STEM
+
+    conv = {schema.BuiltinOperator.CONV_2D, schema.BuiltinOperator.DEPTHWISE_CONV_2D}
+    float32, int8 = schema.TensorType.FLOAT32, schema.TensorType.INT8
+    files, reports = {}, {}
+    for stem in (None, 0):
+        config = ExportConfig(run_dir=run_dir, model_base_path=tmp_path / str(stem), name="st",
+                              families=("tflite",), quantize=("int8",), int8_float_stem=stem,
+                              verify=FAST_VERIFY)
+        result = export_run(config)
+        files[stem] = _ops((result.version_dir / "model_int8.tflite").read_bytes())
+        reports[stem] = json.loads((result.version_dir / "export_report.json").read_text())
+        assert result.parity.get("tflite_int8").passed
+        runner_io = reports[stem]["formats"]["tflite_int8"]["io"]
+        assert runner_io["inputs"]["image"]["dtype"] == "uint8"  # the same uint8 I/O
+    # the run: Rescaling (as a 1x1 depthwise convolution) -> Conv -> Conv -> pool -> Dense
+    assert INT8_FLOAT_STEM >= 2
+    assert [dtype for builtin, dtype in files[None] if builtin in conv] == [int8, float32, float32]
+    dense = [dtype for builtin, dtype in files[None]
+             if builtin == schema.BuiltinOperator.FULLY_CONNECTED]
+    assert dense == [int8]  # after the stem, int8 again
+    assert {dtype for builtin, dtype in files[0] if builtin in conv} == {int8}
+    stem = reports[None]["int8_preparation"]["float_stem"]
+    assert len(stem) == 2 and all("CONV_2D" in op for op in stem)
+    assert "float_stem" not in reports[0]["int8_preparation"]
+
+
+def test_int8_float_stem_needs_int8_and_a_count(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--int8-float-stem needs int8 in --quantize"):
+        ExportConfig(run_dir=tmp_path, model_base_path=tmp_path, name="x",
+                     quantize=("float16",), int8_float_stem=2)
+    with pytest.raises(ValueError, match="bad --int8-float-stem -1; accepted: 0"):
+        ExportConfig(run_dir=tmp_path, model_base_path=tmp_path, name="x",
+                     quantize=("int8",), int8_float_stem=-1)

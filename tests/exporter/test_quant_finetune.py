@@ -121,3 +121,29 @@ def test_distillation_set_adds_flipped_and_shifted_copies_up_to_the_target() -> 
     assert not np.array_equal(out[10:20], images)  # then altered copies
     assert distillation_set(images, target=5) is images  # enough images: unchanged
     assert len(distillation_set(images, target=10_000)) == 80  # at most 8 copies
+
+
+def test_mixed_batches_blend_pairs_and_ask_the_teacher_for_their_targets() -> None:
+    from exporter.quant_finetune import _batches_class
+
+    images = np.random.default_rng(5).integers(0, 256, (40, 4, 4, 3)).astype(np.uint8)
+    targets = np.zeros((40, 1), np.float32)  # what the unmixed images would get
+
+    def teacher(x: np.ndarray) -> np.ndarray:
+        return x.mean(axis=(1, 2, 3))[:, None] + 1000.0
+
+    def prepare(batch: np.ndarray) -> np.ndarray:
+        return batch.astype(np.float32)
+
+    plain = _batches_class()(images, targets, prepare, 8, 0, 0.0, teacher)
+    x, y = plain[0]
+    assert not y.any() and set(map(bytes, x.astype(np.uint8))) <= set(map(bytes, images))
+    mixed = _batches_class()(images, targets, prepare, 8, 0, 1.0, teacher)
+    for index in range(len(mixed)):
+        x, y = mixed[index]
+        np.testing.assert_allclose(y, teacher(x), rtol=1e-6)  # every target is the teacher's
+        lo, hi = images.min(0).astype(np.float32), images.max(0).astype(np.float32)
+        assert np.all(x >= lo - 1e-3) and np.all(x <= hi + 1e-3)  # convex blends
+    x, _ = mixed[0]
+    assert not set(map(bytes, x.astype(np.float32))) <= {
+        bytes(im.astype(np.float32)) for im in images}  # not the originals
