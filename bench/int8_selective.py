@@ -95,10 +95,14 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     rows = []
     for k in (int(v) for v in args.stems.split(",")):
-        stem = first_ops(prepared, calib, k, scaling) if k else []
+        stem: list = []
+
+        def float_stem(ops: list, k: int = k, stem: list = stem) -> list[str]:
+            stem.extend(first_ops(ops, k, scaling))
+            return [op.tensor for op in stem]
+
         path = args.work / f"stem{k}.tflite"
-        nodes = tuple(op.tensor for op in stem)
-        path.write_bytes(convert_tflite(prepared, "int8", calib, (), nodes))
+        path.write_bytes(convert_tflite(prepared, "int8", calib, (), float_stem if k else None))
         runner = TFLiteRunner(path)
         top = np.concatenate([runner.predict(x[i : i + 64])
                               for x in (x_sel, x_eval) for i in range(0, len(x), 64)]).argmax(1)

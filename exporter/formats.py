@@ -136,15 +136,19 @@ def _prepared_int8(ctx: WriteContext) -> bytes:
                                              "rounded_only": correction.rounded_only}
     with tempfile.TemporaryDirectory(prefix="int8-prepared-") as tmp:
         write_savedmodel(source, ctx.run.image_size, ctx.run.labels, ctx.top_k, Path(tmp))
-        nodes: tuple[str, ...] = ()
-        if ctx.int8_float_stem:
+        if not ctx.int8_float_stem:
+            return convert_tflite(Path(tmp), "int8", ctx.calibration, ctx.int8_float_ops)
+
+        def float_stem(ops: list[Any]) -> list[str]:
             from exporter.quant_debug import first_ops
 
             # the input scaling stays int8: the file keeps its uint8 input
-            stem = first_ops(Path(tmp), ctx.calibration, ctx.int8_float_stem, scaling)
-            nodes = tuple(op.tensor for op in stem)
+            stem = first_ops(ops, ctx.int8_float_stem, scaling)
             ctx.int8_steps["float_stem"] = [f"{op.layer} ({op.op})" for op in stem]
-        return convert_tflite(Path(tmp), "int8", ctx.calibration, ctx.int8_float_ops, nodes)
+            return [op.tensor for op in stem]
+
+        return convert_tflite(Path(tmp), "int8", ctx.calibration, ctx.int8_float_ops,
+                              float_stem)
 
 
 def _tflite_runner(file: str) -> Callable[[Path], Runner]:

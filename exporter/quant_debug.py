@@ -65,6 +65,13 @@ def layer_errors(converter: Any, samples: np.ndarray, ordered: bool = False) -> 
             converter=converter, debug_dataset=dataset
         )
         debugger.run()
+    errors = debugger_errors(debugger)
+    return errors if ordered else sorted(errors, key=lambda e: -e.rmse_over_scale)
+
+
+def debugger_errors(debugger: Any) -> list[LayerError]:
+    """The per-op errors of a ``QuantizationDebugger`` after its ``run()``, in the order the
+    ops run (the order of its statistics dump)."""
     text = io.StringIO()
     debugger.layer_statistics_dump(text)
     text.seek(0)
@@ -74,8 +81,7 @@ def layer_errors(converter: Any, samples: np.ndarray, ordered: bool = False) -> 
         if scale > 0:
             rmse = float(np.sqrt(float(row["mean_squared_error"])))
             errors.append(LayerError(row["tensor_name"], row["op_name"], rmse / scale))
-    # the debugger lists the ops in execution order
-    return errors if ordered else sorted(errors, key=lambda e: -e.rmse_over_scale)
+    return errors
 
 
 def worst_layers(
@@ -89,13 +95,9 @@ def worst_layers(
     return layer_errors(converter, np.asarray(calibration, np.float32)[::step][:samples])[:count]
 
 
-def first_ops(savedmodel_dir: Path, calibration: np.ndarray, count: int,
+def first_ops(ops: list[LayerError], count: int,
               skip: frozenset[str] = frozenset()) -> list[LayerError]:
-    """The first ``count`` quantized ops of the SavedModel's int8 classifier in the order they
-    run, leaving out the ops of the Keras layers named in ``skip`` (their ``tensor`` names
-    are what the converter's ``denylisted_nodes`` takes)."""
-    from exporter.tflite_export import int8_converter
-
-    converter, _keep = int8_converter(savedmodel_dir, calibration, float_io=True)
-    ops = layer_errors(converter, np.asarray(calibration, np.float32)[:2], ordered=True)
+    """The first ``count`` of ``ops`` (in execution order), leaving out the ops of the Keras
+    layers named in ``skip``; their ``tensor`` names are what the converter's
+    ``denylisted_nodes`` takes (``convert_tflite(..., float_nodes=...)``)."""
     return [op for op in ops if not skip & op.scopes()][:count]

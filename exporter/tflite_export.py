@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,16 +81,19 @@ def int8_converter(
     return converter, loaded
 
 
+FloatNodes = Callable[[list[Any]], Sequence[str]]
+
+
 def _convert(
     converter: Any, float_ops: tuple[str, ...] = (), samples: np.ndarray | None = None,
-    float_nodes: tuple[str, ...] = (),
+    float_nodes: FloatNodes | None = None,
 ) -> bytes:
     import tensorflow as tf
 
     with warnings.catch_warnings():
         # int8 calibration runs TF's own (deprecated) interpreter internally
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-        if not float_ops and not float_nodes:
+        if not float_ops and float_nodes is None:
             return converter.convert()
         uint8_io = converter.inference_input_type == tf.uint8  # the debugger resets it
         # selective quantization: these op types stay float between (de)quantize ops
@@ -97,15 +101,21 @@ def _convert(
             tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
             tf.lite.OpsSet.TFLITE_BUILTINS,
         ]
-        options = tf.lite.experimental.QuantizationDebugOptions(
-            denylisted_ops=list(float_ops), denylisted_nodes=list(float_nodes))
+        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops))
         probe = np.asarray(samples, np.float32)[:4]  # the debugger wants a debug dataset
 
-        debugger = tf.lite.experimental.QuantizationDebugger(
+        debugger = tf.lite.experimental.QuantizationDebugger(  # calibrates, once
             converter=converter,
             debug_dataset=lambda: ([probe[i : i + 1]] for i in range(len(probe))),
             debug_options=options,
         )
+        if float_nodes is not None:  # name the ops from this debugger's own run
+            from exporter.quant_debug import debugger_errors
+
+            debugger.run()
+            debugger.options = tf.lite.experimental.QuantizationDebugOptions(
+                denylisted_ops=list(float_ops),
+                denylisted_nodes=list(float_nodes(debugger_errors(debugger))))
         model = debugger.get_nondebug_quantized_model()  # float32 I/O at this point
         if uint8_io:
             # the same uint8 input/output as plain int8 (the converter's own helper)
@@ -120,13 +130,14 @@ def convert_tflite(
     precision: str,
     calibration: np.ndarray | None = None,
     float_ops: tuple[str, ...] = (),
-    float_nodes: tuple[str, ...] = (),
+    float_nodes: FloatNodes | None = None,
 ) -> bytes:
     """Convert ``serving_default`` of the SavedModel to a TFLite flatbuffer.
 
     ``calibration`` (float32 ``(N, S, S, 3)``) is required for ``int8``; ``float_ops`` (TFLite
-    op names such as ``DEPTHWISE_CONV_2D``) and the ops writing ``float_nodes`` (tensor names,
-    as ``exporter.quant_debug`` reports them) stay float in the int8 file. Raises
+    op names such as ``DEPTHWISE_CONV_2D``) stay float in the int8 file, and so do the ops
+    ``float_nodes`` picks: it gets the quantized ops (``exporter.quant_debug.LayerError``, in
+    execution order, from the same calibration) and returns the tensor names to keep float. Raises
     ``ConversionError`` naming the variant and the unconvertible ops when known.
     """
     import tensorflow as tf
@@ -143,7 +154,7 @@ def convert_tflite(
     if precision == "float16":
         converter.target_spec.supported_types = [tf.float16]
     try:
-        if precision == "int8" and (float_ops or float_nodes):
+        if precision == "int8" and (float_ops or float_nodes is not None):
             return _convert(converter, float_ops, calibration, float_nodes)
         return _convert(converter)
     except Exception as exc:  # ConverterError and friends

@@ -40,10 +40,15 @@ def _check_float_stem(model, scaling, size: int, x: np.ndarray, tmp_path) -> Non
     from exporter.tflite_export import TFLiteRunner, convert_tflite
 
     write_savedmodel(model, size, ("a", "b", "c"), 3, tmp_path)
-    stem = first_ops(tmp_path, x, INT8_FLOAT_STEM, scaling)
-    assert len(stem) == INT8_FLOAT_STEM and not any(op.scopes() & scaling for op in stem)
+    stem = []
+
+    def float_stem(ops):
+        stem.extend(first_ops(ops, INT8_FLOAT_STEM, scaling))
+        return [op.tensor for op in stem]
+
     path = tmp_path / "model_int8.tflite"
-    path.write_bytes(convert_tflite(tmp_path, "int8", x, (), tuple(op.tensor for op in stem)))
+    path.write_bytes(convert_tflite(tmp_path, "int8", x, (), float_stem))
+    assert len(stem) == INT8_FLOAT_STEM and not any(op.scopes() & scaling for op in stem)
     runner = TFLiteRunner(path)
     assert runner.input_details["image"]["dtype"] == np.uint8  # the input scaling is int8
     assert runner.predict(x).shape == (4, 3)
