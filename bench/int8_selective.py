@@ -63,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from exporter.datasets import to_model_input
-    from exporter.quant_debug import first_ops
+    from exporter.quant_debug import debugger_errors, first_ops
     from exporter.run_dir import load_keras_model, load_run_info
     from exporter.tflite_export import TFLiteRunner, convert_tflite
 
@@ -97,8 +97,8 @@ def main() -> None:
     for k in (int(v) for v in args.stems.split(",")):
         stem: list = []
 
-        def float_stem(ops: list, k: int = k, stem: list = stem) -> list[str]:
-            stem.extend(first_ops(ops, k, scaling))
+        def float_stem(debugger: object, k: int = k, stem: list = stem) -> list[str]:
+            stem.extend(first_ops(debugger_errors(debugger), k, scaling))
             return [op.tensor for op in stem]
 
         path = args.work / f"stem{k}.tflite"

@@ -139,11 +139,11 @@ def _prepared_int8(ctx: WriteContext) -> bytes:
         if not ctx.int8_float_stem:
             return convert_tflite(Path(tmp), "int8", ctx.calibration, ctx.int8_float_ops)
 
-        def float_stem(ops: list[Any]) -> list[str]:
-            from exporter.quant_debug import first_ops
+        def float_stem(debugger: Any) -> list[str]:
+            from exporter.quant_debug import debugger_errors, first_ops
 
             # the input scaling stays int8: the file keeps its uint8 input
-            stem = first_ops(ops, ctx.int8_float_stem, scaling)
+            stem = first_ops(debugger_errors(debugger), ctx.int8_float_stem, scaling)
             ctx.int8_steps["float_stem"] = [f"{op.layer} ({op.op})" for op in stem]
             return [op.tensor for op in stem]
 

@@ -81,7 +81,7 @@ def int8_converter(
     return converter, loaded
 
 
-FloatNodes = Callable[[list[Any]], Sequence[str]]
+FloatNodes = Callable[[Any], Sequence[str]]  # the run QuantizationDebugger -> tensor names
 
 
 def _convert(
@@ -110,12 +110,9 @@ def _convert(
             debug_options=options,
         )
         if float_nodes is not None:  # name the ops from this debugger's own run
-            from exporter.quant_debug import debugger_errors
-
             debugger.run()
             debugger.options = tf.lite.experimental.QuantizationDebugOptions(
-                denylisted_ops=list(float_ops),
-                denylisted_nodes=list(float_nodes(debugger_errors(debugger))))
+                denylisted_ops=list(float_ops), denylisted_nodes=list(float_nodes(debugger)))
         model = debugger.get_nondebug_quantized_model()  # float32 I/O at this point
         if uint8_io:
             # the same uint8 input/output as plain int8 (the converter's own helper)
@@ -136,8 +133,9 @@ def convert_tflite(
 
     ``calibration`` (float32 ``(N, S, S, 3)``) is required for ``int8``; ``float_ops`` (TFLite
     op names such as ``DEPTHWISE_CONV_2D``) stay float in the int8 file, and so do the ops
-    ``float_nodes`` picks: it gets the quantized ops (``exporter.quant_debug.LayerError``, in
-    execution order, from the same calibration) and returns the tensor names to keep float. Raises
+    ``float_nodes`` picks: it gets the same calibration's ``QuantizationDebugger`` after its
+    ``run()`` (``exporter.quant_debug.debugger_errors`` reads its ops in execution order) and
+    returns the tensor names to keep float. Raises
     ``ConversionError`` naming the variant and the unconvertible ops when known.
     """
     import tensorflow as tf

@@ -35,15 +35,15 @@ def test_every_backbone_goes_through_the_int8_preparation(name: str, tmp_path) -
 
 def _check_float_stem(model, scaling, size: int, x: np.ndarray, tmp_path) -> None:
     from exporter.formats import INT8_FLOAT_STEM
-    from exporter.quant_debug import first_ops
+    from exporter.quant_debug import debugger_errors, first_ops
     from exporter.savedmodel import write_savedmodel
     from exporter.tflite_export import TFLiteRunner, convert_tflite
 
     write_savedmodel(model, size, ("a", "b", "c"), 3, tmp_path)
     stem = []
 
-    def float_stem(ops):
-        stem.extend(first_ops(ops, INT8_FLOAT_STEM, scaling))
+    def float_stem(debugger):
+        stem.extend(first_ops(debugger_errors(debugger), INT8_FLOAT_STEM, scaling))
         return [op.tensor for op in stem]
 
     path = tmp_path / "model_int8.tflite"
