@@ -1,12 +1,12 @@
 """Selective int8 quantization study (issue 14): how many ops at the start of the network,
 kept float, buy back agreement, chosen on images no CIFAR-10 run has seen.
 
-The run's model is prepared exactly as ``exporter export --quantize int8`` prepares it
-(fine-tuning, Rescaling rewrite, bias correction) and written once as a SavedModel under
-``--work``. For every K of ``--stems``, the int8 file is converted with the first K
-quantized ops after the input scaling kept float (``exporter.quant_debug.first_ops``, the
-exporter's ``--int8-float-stem K``) and scored, as top-1 agreement with the float Keras model,
-on two sets:
+For every K of ``--stems``, the int8 file is made exactly as ``exporter export --quantize
+int8 --int8-float-stem K`` makes it (``exporter.formats.prepared_int8``): the first K
+quantized ops after the input scaling are named by the converter, the preparation
+(fine-tuning, Rescaling rewrite, bias correction) treats them as float, and the conversion
+keeps them float. Each file is scored, as top-1 agreement with the float Keras model, on
+two sets:
 
 - **selection**: ``--select N`` random images of ``--select-data`` (unlabelled; CIFAR-100
   images for a CIFAR-10 run: never trained on, never used to pick epochs);
@@ -34,21 +34,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _prepare(run, model, calib, finetune_images, target: Path) -> frozenset[str]:
-    from exporter.bias_correction import bias_corrected_copy
-    from exporter.datasets import to_model_input
-    from exporter.int8_graph import input_scaling_names, rescaling_as_depthwise
-    from exporter.quant_finetune import distillation_set, quantization_finetuned_copy
-    from exporter.savedmodel import write_savedmodel
+def _int8_file(run, model, calib, finetune_images, stem: int, steps: dict) -> bytes:
+    """The exporter's int8 file (``exporter.formats.prepared_int8``: the preparation that
+    knows the stem, then the conversion), without metadata."""
+    from exporter.formats import WriteContext, prepared_int8
 
-    images = distillation_set(finetune_images)
-    source, _ = quantization_finetuned_copy(
-        model, images, calib, lambda batch: to_model_input(batch, run.image_size))
-    scaling = input_scaling_names(source)
-    source, _ = rescaling_as_depthwise(source)
-    source, _ = bias_corrected_copy(source, calib)
-    write_savedmodel(source, run.image_size, run.labels, 5, target)
-    return scaling
+    ctx = WriteContext(staging=Path("."), run=run, model=model, top_k=5, opset=0,
+                       model_name="study", warmup_images=calib[:0], warmup_requests=0,
+                       calibration=calib, int8_finetune_images=finetune_images,
+                       int8_float_stem=stem)
+    data = prepared_int8(ctx)
+    steps.update(ctx.int8_steps)
+    return data
 
 
 def main() -> None:
@@ -63,9 +60,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from exporter.datasets import to_model_input
-    from exporter.quant_debug import debugger_errors, first_ops
     from exporter.run_dir import load_keras_model, load_run_info
-    from exporter.tflite_export import TFLiteRunner, convert_tflite
+    from exporter.tflite_export import TFLiteRunner
 
     run = load_run_info(args.run_dir)
     model = load_keras_model(run)
@@ -80,11 +76,7 @@ def main() -> None:
     calib = to_model_input(x_calib[:256], run.image_size)
     x_eval = to_model_input(np.concatenate([x_val, x_held]), run.image_size)
     n_val = len(x_val)
-    prepared = args.work / "prepared"
-    prepared.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    scaling = _prepare(run, model, calib, x_calib, prepared)
-    print(f"prepared in {time.perf_counter() - start:.0f} s", flush=True)
+    args.work.mkdir(parents=True, exist_ok=True)
     f_eval = model.predict(x_eval, batch_size=128, verbose=0).argmax(1)
     f_sel = model.predict(x_sel, batch_size=128, verbose=0).argmax(1)
     print(f"selection: {len(x_sel)} images of {args.select_data.name}; evaluation: "
@@ -95,19 +87,17 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     rows = []
     for k in (int(v) for v in args.stems.split(",")):
-        stem: list = []
-
-        def float_stem(debugger: object, k: int = k, stem: list = stem) -> list[str]:
-            stem.extend(first_ops(debugger_errors(debugger), k, scaling))
-            return [op.tensor for op in stem]
-
+        steps: dict = {}
+        start = time.perf_counter()
         path = args.work / f"stem{k}.tflite"
-        path.write_bytes(convert_tflite(prepared, "int8", calib, (), float_stem if k else None))
+        path.write_bytes(_int8_file(run, model, calib, x_calib, k, steps))
+        print(f"  stem {k}: prepared and converted in {time.perf_counter() - start:.0f} s",
+              flush=True)
         runner = TFLiteRunner(path)
         top = np.concatenate([runner.predict(x[i : i + 64])
                               for x in (x_sel, x_eval) for i in range(0, len(x), 64)]).argmax(1)
         sel, ev = top[: len(x_sel)], top[len(x_sel) :]
-        row = {"stem": k, "ops": [op.layer for op in stem],
+        row = {"stem": k, "ops": [op.split(" ")[0] for op in steps.get("float_stem", [])],
                "selection": float((sel == f_sel).mean()),
                "evaluation": float((ev == f_eval).mean()),
                "heldout": float((ev[n_val:] == f_eval[n_val:]).mean()),

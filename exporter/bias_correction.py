@@ -19,6 +19,7 @@ section 8.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,17 +79,20 @@ def _kernel_error(layer: Any, kernel: np.ndarray, rounded: np.ndarray,
     return np.einsum("hwio,i->o", diff, mean_in)  # Conv2D (kh, kw, in, out)
 
 
-def bias_corrected_copy(model: Any, calibration: np.ndarray) -> tuple[Any, CorrectionReport]:
+def bias_corrected_copy(model: Any, calibration: np.ndarray,
+                        keep_float: Collection[str] = ()) -> tuple[Any, CorrectionReport]:
     """A copy of ``model`` whose Conv2D, DepthwiseConv2D and Dense kernels are rounded to
     int8 per output channel, with the rounding's mean error corrected (see the module
-    docstring). ``calibration``: float32 model inputs ``(N, S, S, 3)``."""
+    docstring); the layers named in ``keep_float`` (the ops the conversion keeps float) keep
+    their float kernels. ``calibration``: float32 model inputs ``(N, S, S, 3)``."""
     import keras
 
     copy = copy_model(model)
     samples = np.asarray(calibration, np.float32)[:MAX_SAMPLES]
     all_leaves = leaves(copy)
     kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
-    targets = [layer for layer in all_leaves if isinstance(layer, kinds)]
+    targets = [layer for layer in all_leaves
+               if isinstance(layer, kinds) and layer.name not in keep_float]
     report = CorrectionReport()
     for layer in targets:
         kernel, *rest = layer.get_weights()

@@ -20,6 +20,7 @@ from exporter.config import (
     parse_thresholds,
 )
 from exporter.errors import ExportError, ParityError
+from exporter.formats import INT8_FLOAT_STEM
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 _state = {"debug": False}
@@ -76,9 +77,9 @@ def export(
         True, help="Correct the mean error of the int8 weights (BENCHMARKS.md section 8)."
     ),
     int8_float_stem: int | None = typer.Option(
-        None, help="The first N quantized ops of the int8 file (the input scaling and the "
-        "first convolutions) stay float; 0: every op int8 (default: 3, BENCHMARKS.md "
-        "section 8)."
+        None, help="The first N quantized ops after the input scaling stay float in the "
+        "int8 file (at most half of its ops; the input stays uint8); 0: every op int8 "
+        f"(default: {INT8_FLOAT_STEM}, BENCHMARKS.md section 8)."
     ),
     int8_finetune: bool = typer.Option(
         True, help="Fine-tune a copy for int8 activations by distilling the float model's "

@@ -25,9 +25,9 @@ class Runner(Protocol):
 
 
 # The int8 file keeps the first quantized ops after its input scaling float (a MobileNet's
-# first convolution and depthwise convolution): chosen on CIFAR-100 images no CIFAR-10 run
-# has seen, BENCHMARKS.md section 8.
-INT8_FLOAT_STEM = 3
+# conv1 to conv_dw_3; at most half of a model's quantized ops): chosen on CIFAR-100 images
+# no CIFAR-10 run has seen, BENCHMARKS.md section 8.
+INT8_FLOAT_STEM = 6
 
 
 @dataclass
@@ -84,7 +84,7 @@ def _tflite_writer(precision: str, file: str) -> Callable[[WriteContext], None]:
         from exporter.tflite_metadata import with_run_metadata
 
         if precision == "int8":
-            data = _prepared_int8(ctx)
+            data = prepared_int8(ctx)
         else:
             data = convert_tflite(ctx.staging, precision, ctx.calibration, ctx.int8_float_ops)
         data = with_run_metadata(data, ctx.run, ctx.model_name, ctx.version, precision)
@@ -93,13 +93,35 @@ def _tflite_writer(precision: str, file: str) -> Callable[[WriteContext], None]:
     return write
 
 
-def _prepared_int8(ctx: WriteContext) -> bytes:
+def _planned_stem(ctx: WriteContext) -> Any:
+    """The float stem (``exporter.quant_debug.FloatStem``) of the model's int8 conversion:
+    the first ``ctx.int8_float_stem`` quantized ops after the input scaling, named by the
+    converter itself on the rewritten model, before any preparation, so that the fine-tuning
+    and the bias correction treat those layers as the file will (float)."""
+    import tempfile
+
+    from exporter.int8_graph import input_scaling_names, rescaling_as_depthwise
+    from exporter.model_copy import leaves
+    from exporter.quant_debug import float_stem, quantized_ops
+    from exporter.savedmodel import write_savedmodel
+
+    rewritten, _ = rescaling_as_depthwise(ctx.model)
+    with tempfile.TemporaryDirectory(prefix="int8-ops-") as tmp:
+        write_savedmodel(rewritten, ctx.run.image_size, ctx.run.labels, ctx.top_k, Path(tmp))
+        ops = quantized_ops(Path(tmp), ctx.calibration)
+    names = {layer.name for layer in leaves(ctx.model)}
+    return float_stem(ops, ctx.int8_float_stem, input_scaling_names(ctx.model), names)
+
+
+def prepared_int8(ctx: WriteContext) -> bytes:
     """The int8 file converted from a copy of the model fine-tuned for int8 activations
     (``exporter.quant_finetune``, unless turned off), with its Rescaling as a depthwise
     convolution (``exporter.int8_graph``) and bias-corrected (``exporter.bias_correction``,
     unless turned off), written as a SavedModel outside the staging directory, and converted
     with its first ``ctx.int8_float_stem`` quantized ops after the input scaling kept float.
-    What was done goes to ``ctx.int8_steps``."""
+    The preparation knows that stem: the fine-tuning leaves the stem's inner outputs
+    unrounded and the correction leaves its kernels float. What was done goes to
+    ``ctx.int8_steps``."""
     import tempfile
     import time
 
@@ -108,6 +130,7 @@ def _prepared_int8(ctx: WriteContext) -> bytes:
     from exporter.tflite_export import convert_tflite, require_calibration
 
     require_calibration(ctx.calibration)
+    stem = _planned_stem(ctx) if ctx.int8_float_stem else None
     source = ctx.model
     if ctx.int8_finetune_images is not None:
         from exporter.quant_finetune import distillation_set, quantization_finetuned_copy
@@ -116,7 +139,8 @@ def _prepared_int8(ctx: WriteContext) -> bytes:
         images = distillation_set(ctx.int8_finetune_images)
         source, report = quantization_finetuned_copy(
             source, images, ctx.calibration,
-            lambda batch: to_model_input(batch, ctx.run.image_size))
+            lambda batch: to_model_input(batch, ctx.run.image_size),
+            unrounded=stem.float_outputs if stem else ())
         ctx.int8_steps["finetune"] = {
             "training_images": len(ctx.int8_finetune_images), "distilled_images": len(images),
             "epochs": report.epochs, "rounded_tensors": report.rounded_tensors,
@@ -131,24 +155,33 @@ def _prepared_int8(ctx: WriteContext) -> bytes:
     if ctx.int8_bias_correction:
         from exporter.bias_correction import bias_corrected_copy
 
-        source, correction = bias_corrected_copy(source, ctx.calibration)
+        source, correction = bias_corrected_copy(source, ctx.calibration,
+                                                 keep_float=stem.layers if stem else ())
         ctx.int8_steps["bias_correction"] = {"corrected_kernels": correction.corrected,
                                              "rounded_only": correction.rounded_only}
     with tempfile.TemporaryDirectory(prefix="int8-prepared-") as tmp:
         write_savedmodel(source, ctx.run.image_size, ctx.run.labels, ctx.top_k, Path(tmp))
-        if not ctx.int8_float_stem:
+        if stem is None:
             return convert_tflite(Path(tmp), "int8", ctx.calibration, ctx.int8_float_ops)
 
-        def float_stem(debugger: Any) -> list[str]:
-            from exporter.quant_debug import debugger_errors, first_ops
+        def float_nodes(debugger: Any) -> list[str]:
+            from exporter.quant_debug import debugger_errors, float_stem
 
-            # the input scaling stays int8: the file keeps its uint8 input
-            stem = first_ops(debugger_errors(debugger), ctx.int8_float_stem, scaling)
-            ctx.int8_steps["float_stem"] = [f"{op.layer} ({op.op})" for op in stem]
-            return [op.tensor for op in stem]
+            # the same ops, named by the debugger that converts (the input scaling stays
+            # int8: the file keeps its uint8 input)
+            final = float_stem(debugger_errors(debugger), ctx.int8_float_stem, scaling,
+                               stem.layers)
+            # (by the Keras layers fused into them: an op's first tensor name can change
+            # with the preparation, e.g. to its BatchNormalization's)
+            if final.layers != stem.layers or len(final.ops) != len(stem.ops):
+                raise ExportError(
+                    f"the int8 float stem changed during the preparation: planned "
+                    f"{stem.describe()}, converting {final.describe()}")
+            ctx.int8_steps["float_stem"] = stem.describe()
+            return [op.tensor for op in final.ops]
 
         return convert_tflite(Path(tmp), "int8", ctx.calibration, ctx.int8_float_ops,
-                              float_stem)
+                              float_nodes)
 
 
 def _tflite_runner(file: str) -> Callable[[Path], Runner]:

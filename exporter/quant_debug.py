@@ -14,6 +14,7 @@ import csv
 import io
 import re
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,11 +39,20 @@ class LayerError:
         name = re.sub(r"_1$", "", name)
         return re.sub(r"_(relu|bn)$", "", name)
 
-    def scopes(self) -> set[str]:
-        """Every name scope of the (first fused) tensor name: the Keras layers it comes from
-        (also without the ``_1`` the SavedModel's call adds)."""
-        parts = [p for p in self.tensor.split(";")[0].split("/") if p]
-        return set(parts) | {re.sub(r"_1$", "", p) for p in parts}
+    def layers(self, names: Collection[str]) -> frozenset[str]:
+        """The Keras layers among ``names`` fused into this op: every name scope of every
+        fused part of the tensor name, matched without the ``_N`` the SavedModel's call adds
+        to each layer's scope (``conv2d`` runs as ``conv2d_1``, ``conv2d_1`` as
+        ``conv2d_1_2``), else as it is."""
+        found = set()
+        for part in self.tensor.split(";"):
+            for scope in (p for p in part.split("/") if p):
+                called = re.fullmatch(r"(.+)_\d+", scope)
+                if called and called.group(1) in names:
+                    found.add(called.group(1))
+                elif scope in names:
+                    found.add(scope)
+        return frozenset(found)
 
     def describe(self) -> str:
         """``conv_pw_13 (CONV_2D, rmse 4.1 steps)``."""
@@ -95,9 +105,48 @@ def worst_layers(
     return layer_errors(converter, np.asarray(calibration, np.float32)[::step][:samples])[:count]
 
 
+def quantized_ops(savedmodel_dir: Path, calibration: np.ndarray,
+                  samples: int = 8) -> list[LayerError]:
+    """Every quantized op of the SavedModel's int8 conversion, in execution order. Which ops
+    there are does not depend on the calibration, so a few images do."""
+    from exporter.tflite_export import int8_converter
+
+    images = np.asarray(calibration, np.float32)[:samples]
+    converter, _keep = int8_converter(savedmodel_dir, images, float_io=True)
+    return layer_errors(converter, images, ordered=True)
+
+
+@dataclass(frozen=True)
+class FloatStem:
+    """The first ops of an int8 file kept float, in Keras terms for the preparation:
+    ``layers``, every layer fused into them (their kernels are not rounded to int8);
+    ``float_outputs``, the layers fused into all but the last op (their outputs reach the
+    next op unrounded; the last op's output is quantized for the int8 op after it)."""
+
+    ops: tuple[LayerError, ...]
+    layers: frozenset[str]
+    float_outputs: frozenset[str]
+
+    def describe(self) -> list[str]:
+        """``["conv1 (CONV_2D)", ...]``."""
+        return [f"{op.layer} ({op.op})" for op in self.ops]
+
+
+def float_stem(ops: list[LayerError], count: int, skip: frozenset[str],
+               names: Collection[str]) -> FloatStem:
+    """The first ``count`` of ``ops`` after the ops of the layers in ``skip`` (``first_ops``),
+    but at most half of those ops (a stem: the rest of the file, its output too, stays
+    int8), with the Keras layers among ``names`` they stand for."""
+    candidates = first_ops(ops, len(ops), skip)
+    chosen = candidates[: min(count, len(candidates) // 2)]
+    fused = [op.layers(names) for op in chosen]
+    return FloatStem(tuple(chosen), frozenset().union(*fused),
+                     frozenset().union(*fused[:-1]))
+
+
 def first_ops(ops: list[LayerError], count: int,
               skip: frozenset[str] = frozenset()) -> list[LayerError]:
     """The first ``count`` of ``ops`` (in execution order), leaving out the ops of the Keras
     layers named in ``skip``; their ``tensor`` names are what the converter's
     ``denylisted_nodes`` takes (``convert_tflite(..., float_nodes=...)``)."""
-    return [op for op in ops if not skip & op.scopes()][:count]
+    return [op for op in ops if not op.layers(skip)][:count]

@@ -26,7 +26,7 @@ use it. Measured in BENCHMARKS.md section 8.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,11 +56,15 @@ class FinetuneReport:
 
 
 def _is_relu(layer: Any) -> bool:
+    """A ReLU layer, or a layer whose own ``activation`` is a ReLU (a convolution or dense
+    layer the converter fuses with it: its output is the rounded tensor)."""
     import keras
 
     if isinstance(layer, keras.layers.ReLU):
         return True
-    return isinstance(layer, keras.layers.Activation) and layer.get_config()["activation"] in (
+    kinds = (keras.layers.Activation, keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
+             keras.layers.Dense)
+    return isinstance(layer, kinds) and layer.get_config().get("activation") in (
         "relu", "relu6")
 
 
@@ -117,7 +121,8 @@ def _rounding_clone(model: Any, ranges: dict[str, tuple[float, float]],
     import keras
 
     class RoundedOutput(keras.layers.Layer):
-        """Runs ``inner`` (a ReLU or a pooling layer) and rounds its output to int8."""
+        """Runs ``inner`` (a ReLU, a layer with a ReLU activation, or a pooling layer) and
+        rounds its output to int8."""
 
         def __init__(self, inner: Any, lo: float, hi: float, **kwargs: Any) -> None:
             super().__init__(**kwargs)
@@ -192,6 +197,7 @@ def quantization_finetuned_copy(
     batch_size: int = BATCH_SIZE,
     seed: int = 0,
     mix: float = 0.0,
+    unrounded: Collection[str] = (),
 ) -> tuple[Any, FinetuneReport]:
     """A plain copy of ``model`` fine-tuned to keep its answers under int8 activations (see
     the module docstring). ``images``: training images to distil on (never the images a gate
@@ -200,12 +206,15 @@ def quantization_finetuned_copy(
     ranges. ``mix``: the share of images replaced, batch by batch, by a random blend of two
     (mixup; the float model's answer for the blend is the target). The exporter keeps 0:
     over four seeds it moved agreement within the seed-to-seed spread (BENCHMARKS.md
-    section 8)."""
+    section 8). ``unrounded``: rounded layers (ReLUs) whose output the int8 file keeps float
+    (inside the float stem), left unrounded."""
     import keras
 
     prepare = prepare or (lambda batch: np.asarray(batch, np.float32))
     keras.utils.set_random_seed(seed)
-    ranges = activation_ranges(model, np.asarray(calibration, np.float32))
+    ranges = {name: span for name, span in
+              activation_ranges(model, np.asarray(calibration, np.float32)).items()
+              if name not in unrounded}
     head = next((layer for layer in leaves(model) if _is_softmax_dense(layer)), None)
     if head is not None:  # match the logits: every class's score counts, not only the top
         def teacher(batch: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from exporter.bias_correction import bias_corrected_copy, round_per_channel
+from tests.exporter.random_weights import randomize
 
 keras = pytest.importorskip("keras")
 
@@ -13,8 +14,6 @@ keras = pytest.importorskip("keras")
 def _linear_model(nested: bool) -> keras.Model:
     """1x1 convolutions only, no activation: the mean output is exactly linear in the mean
     input, so a corrected copy must reproduce the float model's mean output."""
-    rng = np.random.default_rng(0)
-
     def body(x):
         x = keras.layers.Conv2D(6, 1, use_bias=False, name="conv")(x)
         x = keras.layers.BatchNormalization(name="bn")(x)
@@ -31,16 +30,7 @@ def _linear_model(nested: bool) -> keras.Model:
         x = body(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(3, name="head")(x)
-    model = keras.Model(inputs, outputs)
-    weights = []
-    for w in model.weights:
-        shape = tuple(w.shape)
-        if "moving_variance" in w.path or "gamma" in w.path:
-            weights.append(rng.uniform(0.5, 2.0, shape).astype(np.float32))
-        else:
-            weights.append(rng.normal(0, 1, shape).astype(np.float32))
-    model.set_weights(weights)
-    return model
+    return randomize(keras.Model(inputs, outputs), std=1)
 
 
 @pytest.mark.parametrize("nested", [False, True], ids=["flat", "nested-backbone"])
@@ -90,3 +80,23 @@ def test_round_per_channel_is_symmetric_narrow_range() -> None:
     np.testing.assert_allclose(steps, np.round(steps), atol=1e-4)
     assert np.abs(steps).max() <= 127
     assert round_per_channel(np.zeros((2, 2), np.float32), 0).tolist() == [[0, 0], [0, 0]]
+
+
+def test_layers_kept_float_keep_their_kernels_and_the_rest_is_corrected() -> None:
+    """``keep_float`` (the int8 file's float stem) leaves those kernels and biases exactly as
+    they are; every other kernel is still rounded and corrected."""
+    model = _linear_model(nested=False)
+    calib = np.random.default_rng(1).uniform(0, 255, (64, 4, 4, 3)).astype(np.float32)
+    corrected, report = bias_corrected_copy(model, calib, keep_float={"conv", "bn"})
+    assert report.corrected == 3
+    np.testing.assert_array_equal(corrected.get_layer("conv").get_weights()[0],
+                                  model.get_layer("conv").get_weights()[0])
+    for original, now in zip(model.get_layer("bn").get_weights(),
+                             corrected.get_layer("bn").get_weights(), strict=True):
+        np.testing.assert_array_equal(original, now)
+    for name, axis in (("dw", 2), ("pw_bias", -1), ("head", -1)):
+        kernel = corrected.get_layer(name).get_weights()[0]
+        np.testing.assert_array_equal(round_per_channel(kernel, axis), kernel)
+    for name in ("pw_bias", "head"):  # (one weight per channel is exact in int8: dw)
+        assert not np.array_equal(corrected.get_layer(name).get_weights()[0],
+                                  model.get_layer(name).get_weights()[0])

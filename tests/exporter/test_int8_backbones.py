@@ -15,40 +15,33 @@ keras = pytest.importorskip("keras")
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_every_backbone_goes_through_the_int8_preparation(name: str, tmp_path) -> None:
-    from exporter.bias_correction import bias_corrected_copy
+    """The exporter's own int8 path (``exporter.formats.prepared_int8``: the stem planned by
+    the converter, fine-tuning, rewrite, bias correction, conversion with the stem float)."""
+    from types import SimpleNamespace
+
+    from exporter.formats import INT8_FLOAT_STEM, WriteContext, prepared_int8
     from exporter.int8_graph import input_scaling_names, rescaling_as_depthwise
-    from exporter.quant_finetune import quantization_finetuned_copy
+    from exporter.tflite_export import TFLiteRunner
     from trainer.model import build_classifier
 
     size = max(32, REGISTRY[name].min_size)
     model = build_classifier(name, 3, size)
     x = np.random.default_rng(0).uniform(0, 255, (4, size, size, 3)).astype(np.float32)
-    tuned, report = quantization_finetuned_copy(model, x, x, epochs=1, batch_size=4)
-    rewritten, _ = rescaling_as_depthwise(tuned)
-    np.testing.assert_allclose(rewritten.predict(x, verbose=0), tuned.predict(x, verbose=0),
+    rewritten, _ = rescaling_as_depthwise(model)
+    np.testing.assert_allclose(rewritten.predict(x, verbose=0), model.predict(x, verbose=0),
                                rtol=1e-4, atol=1e-5)  # the rewrite is float-identical
-    corrected, correction = bias_corrected_copy(rewritten, x)
-    assert report.rounded_tensors >= 1 and correction.corrected >= 1
-    assert corrected.predict(x, verbose=0).shape == (4, 3)
-    _check_float_stem(corrected, input_scaling_names(model), size, x, tmp_path)
-
-
-def _check_float_stem(model, scaling, size: int, x: np.ndarray, tmp_path) -> None:
-    from exporter.formats import INT8_FLOAT_STEM
-    from exporter.quant_debug import debugger_errors, first_ops
-    from exporter.savedmodel import write_savedmodel
-    from exporter.tflite_export import TFLiteRunner, convert_tflite
-
-    write_savedmodel(model, size, ("a", "b", "c"), 3, tmp_path)
-    stem = []
-
-    def float_stem(debugger):
-        stem.extend(first_ops(debugger_errors(debugger), INT8_FLOAT_STEM, scaling))
-        return [op.tensor for op in stem]
-
+    run = SimpleNamespace(image_size=size, labels=("a", "b", "c"))
+    ctx = WriteContext(staging=tmp_path, run=run, model=model, top_k=3, opset=0,
+                       model_name=name, warmup_images=x[:0], warmup_requests=0,
+                       calibration=x, int8_finetune_images=x.astype(np.uint8),
+                       int8_float_stem=INT8_FLOAT_STEM)
     path = tmp_path / "model_int8.tflite"
-    path.write_bytes(convert_tflite(tmp_path, "int8", x, (), float_stem))
-    assert len(stem) == INT8_FLOAT_STEM and not any(op.scopes() & scaling for op in stem)
+    path.write_bytes(prepared_int8(ctx))
+    steps = ctx.int8_steps
+    assert steps["finetune"]["rounded_tensors"] >= 1
+    assert steps["bias_correction"]["corrected_kernels"] >= 1
+    stem = [op.split(" ")[0] for op in steps["float_stem"]]
+    assert 1 <= len(stem) <= INT8_FLOAT_STEM and not set(stem) & input_scaling_names(model)
     runner = TFLiteRunner(path)
     assert runner.input_details["image"]["dtype"] == np.uint8  # the input scaling is int8
     assert runner.predict(x).shape == (4, 3)

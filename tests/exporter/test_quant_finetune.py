@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from exporter.quant_finetune import _rounding_clone, activation_ranges, quantization_finetuned_copy
+from tests.exporter.random_weights import randomize
 
 keras = pytest.importorskip("keras")
 
@@ -28,17 +29,7 @@ def _model(nested: bool) -> keras.Model:
         x = body(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = keras.layers.Dense(4, activation="softmax", name="head")(x)
-    model = keras.Model(inputs, outputs)
-    rng = np.random.default_rng(0)
-    weights = []
-    for w in model.weights:
-        shape = tuple(w.shape)
-        if "moving_variance" in w.path or "gamma" in w.path:
-            weights.append(rng.uniform(0.5, 2.0, shape).astype(np.float32))
-        else:
-            weights.append(rng.normal(0, 0.5, shape).astype(np.float32))
-    model.set_weights(weights)
-    return model
+    return randomize(keras.Model(inputs, outputs), std=0.5)
 
 
 def _images(n: int, seed: int) -> np.ndarray:
@@ -147,3 +138,38 @@ def test_mixed_batches_blend_pairs_and_ask_the_teacher_for_their_targets() -> No
     x, _ = mixed[0]
     assert not set(map(bytes, x.astype(np.float32))) <= {
         bytes(im.astype(np.float32)) for im in images}  # not the originals
+
+
+def test_unrounded_layers_are_left_out_of_the_rounding() -> None:
+    """The outputs the int8 file keeps float (inside its float stem) are not rounded while
+    fine-tuning; the others still are."""
+    model = _model(nested=False)
+    _, report = quantization_finetuned_copy(model, _images(32, 2), _images(32, 1),
+                                            epochs=1, unrounded={"relu", "conv"})
+    assert report.rounded_tensors == 3  # dw_relu, pool, head
+
+
+def test_a_relu_fused_into_its_layer_is_rounded_too() -> None:
+    """``Conv2D(activation="relu")`` / ``Dense(activation="relu6")``: the converter fuses
+    the ReLU and rounds the layer's output, so the fine-tuning rounds it too; the trained
+    weights come back into a plain copy."""
+    inputs = keras.Input((8, 8, 3), name="image")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1, name="scale")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.Dense(8, activation="relu6", name="hidden")(x)
+    outputs = keras.layers.Dense(4, activation="softmax", name="head")(x)
+    model = randomize(keras.Model(inputs, outputs), std=0.5)
+    calib = _images(32, 1)
+    assert set(activation_ranges(model, calib)) == {"conv", "pool", "hidden", "head"}
+    rounded = _rounding_clone(model, activation_ranges(model, calib))
+    probe = keras.Model(rounded.inputs, rounded.get_layer("conv").output)
+    lo, hi = activation_ranges(model, calib)["conv"]
+    levels = probe.predict(calib, verbose=0) / ((hi - lo) / 255)
+    np.testing.assert_allclose(levels, np.round(levels), atol=1e-2)  # on the int8 grid
+    tuned, report = quantization_finetuned_copy(model, _images(64, 2), calib, epochs=2,
+                                                learning_rate=1e-3, batch_size=16)
+    assert report.rounded_tensors == 4
+    assert [type(layer) for layer in tuned.layers] == [type(layer) for layer in model.layers]
+    assert not np.array_equal(tuned.get_layer("conv").get_weights()[0],
+                              model.get_layer("conv").get_weights()[0])
