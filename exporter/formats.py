@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from exporter.errors import ExportError
 from exporter.run_dir import RunInfo
+
+if TYPE_CHECKING:
+    from exporter.quant_debug import FloatStem
 
 
 class Runner(Protocol):
@@ -93,8 +96,8 @@ def _tflite_writer(precision: str, file: str) -> Callable[[WriteContext], None]:
     return write
 
 
-def _planned_stem(ctx: WriteContext) -> Any:
-    """The float stem (``exporter.quant_debug.FloatStem``) of the model's int8 conversion:
+def _planned_stem(ctx: WriteContext) -> FloatStem:
+    """The float stem of the model's int8 conversion:
     the first ``ctx.int8_float_stem`` quantized ops after the input scaling, named by the
     converter itself on the rewritten model, before any preparation, so that the fine-tuning
     and the bias correction treat those layers as the file will (float)."""

@@ -207,9 +207,8 @@ def test_finetune_skips_the_images_the_gate_scores(run_dir: Path, tmp_path: Path
 def test_the_int8_stem_stays_float_by_default(run_dir: Path, tmp_path: Path) -> None:
     """The first INT8_FLOAT_STEM quantized ops after the input scaling (at most half of them)
     run in float (between a DEQUANTIZE and a QUANTIZE), the scaling and every later op in
-    int8, and the file keeps
-    its uint8 input; ``--int8-float-stem 0`` gives a file where every op is int8; the report
-    names the float ops."""
+    int8, and the file keeps its uint8 input; ``--int8-float-stem 0`` gives a file where
+    every op is int8; the report names the float ops."""
     import json
 
     from mediapipe.tasks.metadata import schema_py_generated as schema
